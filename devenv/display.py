@@ -1,0 +1,159 @@
+"""How results and progress look: tables, the live wait display, errors. Rendering only."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from devenv import console
+from devenv.errors import DevenvError
+
+if TYPE_CHECKING:
+    from devenv.health import Tracker
+    from devenv.stack import DownResult, ServiceSummary, UpResult
+
+_STYLE = {"healthy": "ok", "running": "ok", "unhealthy": "err", "exited": "err", "dead": "err",
+          "starting": "warn", "created": "warn", "restarting": "warn", "waiting": "dim"}
+
+
+def _styled(status: str) -> str:
+    style = _STYLE.get(status, "")
+    return f"[{style}]{status}[/]" if style else status
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}s"
+
+
+def _duration(value: float | None) -> str:
+    if value is None:
+        return ""
+    value = int(value)
+    if value < 60:
+        return f"{value}s"
+    if value < 3600:
+        return f"{value // 60}m{value % 60:02d}s"
+    return f"{value // 3600}h{value % 3600 // 60:02d}m"
+
+
+class LiveReporter:
+    """A per-service table redrawn while `up` waits (terminals)."""
+
+    def __init__(self) -> None:
+        self._live: Live | None = None
+
+    def step(self, text: str) -> None:
+        console.err.print(f"[dim]•[/] {escape(text)} …")
+
+    def progress(self, tracker: Tracker, now: float) -> None:
+        if self._live is None:
+            self._live = Live(console=console.err, refresh_per_second=8, transient=True)
+            self._live.start()
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="dim")
+        for column in ("service", "state", "elapsed", "ready in"):
+            table.add_column(column)
+        for item in tracker.progress.values():
+            table.add_row(f"[svc]{item.service}[/]", _styled(item.status),
+                          _seconds(tracker.elapsed(now)) if item.ready_after is None else "",
+                          _seconds(item.ready_after))
+        self._live.update(table)
+
+    def finish(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+class PlainReporter:
+    """One line per change, for logs and pipes."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def step(self, text: str) -> None:
+        console.err.print(f"{escape(text)} …")
+
+    def progress(self, tracker: Tracker, now: float) -> None:
+        for item in tracker.progress.values():
+            if self._seen.get(item.service) != item.status:
+                self._seen[item.service] = item.status
+                after = f" after {_seconds(item.ready_after)}" if item.ready_after is not None else ""
+                console.err.print(f"  {item.service:<10} {item.status}{after}")
+
+    def finish(self) -> None:
+        pass
+
+
+def reporter() -> LiveReporter | PlainReporter:
+    return LiveReporter() if console.err.is_terminal else PlainReporter()
+
+
+def services_table(rows: list[ServiceSummary], *, uptime: bool = False) -> Table:
+    table = Table(box=None, pad_edge=False, show_header=uptime, header_style="dim")
+    table.add_column("service")
+    table.add_column("state")
+    if uptime:
+        table.add_column("uptime")
+    table.add_column("url")
+    for row in rows:
+        state = row.health if row.state == "running" and row.health else row.state
+        cells = [f"[svc]{row.service}[/]", _styled(state)]
+        if uptime:
+            cells.append(_duration(row.uptime))
+        cells.append(escape("  ".join(row.links)))
+        table.add_row(*cells)
+    return table
+
+
+def up_result(name: str, result: UpResult) -> None:
+    if result.changed:
+        built = " (api image rebuilt)" if result.built else ""
+        console.out.print(f"[ok]✔[/] {name} is up in {result.elapsed:.1f}s{built}")
+    else:
+        console.out.print(f"[ok]✔[/] {name} is already up; nothing changed")
+    console.out.print(services_table(result.services))
+
+
+def status(name: str, rows: list[ServiceSummary]) -> None:
+    if all(row.state == "not created" for row in rows):
+        console.out.print(f"{name}: not running (start it with `devenv up`)")
+    console.out.print(services_table(rows, uptime=True))
+
+
+def status_json(name: str, rows: list[ServiceSummary]) -> None:
+    data = {
+        "project": name,
+        "services": [
+            {"service": r.service, "state": r.state, "health": r.health, "urls": r.links,
+             "uptime_seconds": None if r.uptime is None else round(r.uptime, 1)}
+            for r in rows
+        ],
+    }
+    console.out.print_json(json.dumps(data))
+
+
+def down_result(name: str, result: DownResult, *, volumes: bool) -> None:
+    if not result.removed_containers and not result.removed_volumes:
+        console.out.print(f"{name}: nothing to stop")
+        return
+    console.out.print(f"[ok]✔[/] stopped and removed {len(result.removed_containers)} container(s) of {name}")
+    if result.removed_volumes:
+        console.out.print(f"  deleted volumes: {', '.join(result.removed_volumes)}")
+    elif not volumes:
+        console.out.print("  data kept in its volumes (`devenv down --volumes` deletes it)")
+
+
+def warning(text: str) -> None:
+    console.err.print(f"[warn]warning:[/] {escape(text)}")
+
+
+def error(exc: DevenvError) -> None:
+    console.err.print(f"[err]error:[/] {escape(exc.message)}")
+    for line in exc.details.splitlines():
+        console.err.print(f"  {escape(line)}", style="dim")
+    if exc.hint:
+        console.err.print(f"[dim]hint:[/] {escape(exc.hint)}")

@@ -1,0 +1,95 @@
+"""Errors raised on purpose, and the exit codes they map to.
+
+Every failure a user can cause or fix is a :class:`DevenvError` carrying a one-line message,
+a hint and an exit code. The CLI renders them in one place (``devenv.cli``); anything else is
+an unexpected error, reported as such with its traceback written to a log file.
+
+Exit codes are grouped so scripts can branch on the kind of failure; they are documented in
+``docs/reference/exit-codes.md`` and tested to stay stable.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    UNEXPECTED = 1
+    USAGE = 2
+    # the project's files
+    NO_PROJECT = 10
+    INVALID_CONFIG = 11
+    # the engine
+    NO_DOCKER = 20
+    ENGINE_UNREACHABLE = 21
+    COMPOSE_MISSING = 22
+    ENGINE_ERROR = 23
+    # before starting
+    PORT_IN_USE = 30
+    BUILD_FAILED = 31
+    # while starting
+    SERVICE_FAILED = 40
+    TIMEOUT = 41
+    # the user said no
+    ABORTED = 50
+    INTERRUPTED = 130
+
+
+class DevenvError(Exception):
+    """An expected failure: one line of message, one line of hint, one exit code."""
+
+    code: ExitCode = ExitCode.UNEXPECTED
+
+    def __init__(self, message: str, hint: str = "", *, details: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        # extra lines shown under the message (build step output, probe output, logs)
+        self.details = details
+
+
+class NoProjectError(DevenvError):
+    code = ExitCode.NO_PROJECT
+
+
+class ConfigError(DevenvError):
+    code = ExitCode.INVALID_CONFIG
+
+
+class NoDockerError(DevenvError):
+    code = ExitCode.NO_DOCKER
+
+
+class EngineUnreachableError(DevenvError):
+    code = ExitCode.ENGINE_UNREACHABLE
+
+
+class ComposeMissingError(DevenvError):
+    code = ExitCode.COMPOSE_MISSING
+
+
+class EngineError(DevenvError):
+    """A docker command failed in a way devenv has no more specific name for."""
+
+    code = ExitCode.ENGINE_ERROR
+
+
+class PortInUseError(DevenvError):
+    code = ExitCode.PORT_IN_USE
+
+
+class BuildFailedError(DevenvError):
+    code = ExitCode.BUILD_FAILED
+
+
+class ServiceFailedError(DevenvError):
+    code = ExitCode.SERVICE_FAILED
+
+
+class StartTimeoutError(DevenvError):
+    code = ExitCode.TIMEOUT
+
+
+class AbortedError(DevenvError):
+    code = ExitCode.ABORTED

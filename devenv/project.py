@@ -1,0 +1,308 @@
+"""devenv.yaml + profiles -> one compose project, as plain data.
+
+``assemble()`` is a pure function: the same config and fragments always give the same compose
+document, which is what ``devenv config`` prints and what ``devenv up`` hands to Compose. The
+document keeps ``${VAR:-default}`` references as they are, so secrets in ``.env`` are read by
+Compose at run time and never written into the rendered file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devenv.config import Project
+from devenv.errors import ConfigError
+from devenv.profiles import Fragment, load_compose_file, load_profiles, merge
+
+API = "api"
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    service: str
+    container_port: int
+    host_ip: str
+    host_port: int  # 0: the engine picks a free one
+
+
+@dataclass(frozen=True)
+class ComposeProject:
+    """The assembled project: the compose document and what devenv needs to know about it."""
+
+    name: str
+    root: Path
+    compose: dict[str, Any]
+    services: tuple[str, ...]  # dependency order: a service comes after what it waits for
+    depends_on: dict[str, tuple[str, ...]]
+    ports: tuple[PublishedPort, ...]
+    links: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    health_path: str = "/health"
+    api_port: int = 3000  # the api's container port
+
+    def render(self) -> str:
+        header = (
+            f"# Rendered by devenv from {self.root / 'devenv.yaml'}; do not edit.\n"
+            "# ${VAR:-default} values are read from the environment or .env by Compose.\n"
+        )
+        return header + yaml.safe_dump(self.compose, sort_keys=False, default_flow_style=False)
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.render().encode()).hexdigest()[:16]
+
+    def with_dependencies(self, selected: list[str] | None) -> list[str]:
+        """``selected`` services plus everything they wait for; ``None`` means all."""
+        if selected is None:
+            return list(self.services)
+        unknown = [s for s in selected if s not in self.services]
+        if unknown:
+            raise ConfigError(
+                f"profile {unknown[0]!r} is not enabled in this project",
+                hint=f"enabled: {', '.join(self.services)} (add it to `profiles:` in devenv.yaml)",
+            )
+        wanted: set[str] = set()
+        stack = list(selected)
+        while stack:
+            service = stack.pop()
+            if service not in wanted:
+                wanted.add(service)
+                stack.extend(self.depends_on.get(service, ()))
+        return [s for s in self.services if s in wanted]
+
+
+def load_compose_project(project: Project, profiles_directory: Path | None = None) -> ComposeProject:
+    """Read the profiles and extra compose files a project names, then assemble it."""
+    fragments = load_profiles(project.config.profiles, profiles_directory)
+    extra = [
+        load_compose_file(_absolute(project.root, name)) for name in project.config.compose_files
+    ]
+    return assemble(project, fragments, extra)
+
+
+def assemble(
+    project: Project, fragments: dict[str, Fragment], extra: list[dict[str, Any]] = ()
+) -> ComposeProject:
+    config = project.config
+    doc: dict[str, Any] = {"name": project.name}
+    for name in config.profiles:
+        doc = merge(doc, fragments[name].compose)
+    services: dict[str, Any] = doc.setdefault("services", {})
+
+    for name, override in config.services.items():
+        if name not in services:
+            raise ConfigError(
+                f"services.{name} overrides a profile that is not enabled",
+                hint=f"add {name} to `profiles:` in devenv.yaml, or remove the override",
+            )
+        service = services[name]
+        if override.image:
+            service["image"] = override.image
+        if override.environment:
+            service["environment"] = {**service.get("environment", {}), **_env(override.environment)}
+        known = {p["target"] for p in service.get("ports", [])}
+        for container_port, host_port in override.ports.items():
+            if container_port not in known:
+                raise ConfigError(
+                    f"services.{name}.ports: {name} publishes no container port {container_port}",
+                    hint=f"{name} publishes {', '.join(str(p) for p in sorted(known)) or 'nothing'}",
+                )
+        service["ports"] = [
+            _port(p, config.bind_address, override.ports.get(p["target"])) for p in service.get("ports", [])
+        ]
+
+    if API in services:
+        _wire_api(services[API], project, fragments)
+
+    for name, service in services.items():
+        if name not in config.services:
+            service["ports"] = [_port(p, config.bind_address, None) for p in service.get("ports", [])]
+        if not service["ports"]:
+            del service["ports"]
+
+    for overlay in extra:
+        doc = merge(doc, overlay)
+    services = doc.get("services", {})
+    for service in services.values():
+        # the enabled profiles are already chosen by devenv.yaml: the rendered file starts
+        # everything it holds, so plain `docker compose up` on it needs no --profile flags
+        service.pop("profiles", None)
+        _absolutize(service, project.root)
+
+    depends = {
+        name: tuple(_depends_on_names(service.get("depends_on")))
+        for name, service in services.items()
+    }
+    return ComposeProject(
+        name=project.name,
+        root=project.root,
+        compose=doc,
+        services=tuple(_dependency_order(depends)),
+        depends_on=depends,
+        ports=tuple(_published(services)),
+        links={name: fragments[name].links for name in config.profiles},
+        health_path=config.api.health_path,
+        api_port=config.api.container_port,
+    )
+
+
+def _wire_api(api: dict[str, Any], project: Project, fragments: dict[str, Fragment]) -> None:
+    cfg = project.config.api
+    if cfg.image:
+        api.pop("build", None)
+        api["image"] = cfg.image
+    else:
+        build: dict[str, Any] = {"context": cfg.build.context, "dockerfile": cfg.build.dockerfile}
+        if cfg.build.target:
+            build["target"] = cfg.build.target
+        if cfg.build.args:
+            build["args"] = {k: str(v) for k, v in cfg.build.args.items()}
+        api["build"] = build
+        api["image"] = f"{project.name}-api:devenv"
+
+    environment = dict(api.get("environment", {}))
+    environment["PORT"] = str(cfg.container_port)
+    depends: dict[str, Any] = {}
+    for name in project.config.profiles:
+        if name == API:
+            continue
+        environment.update(fragments[name].api_environment)
+        depends[name] = {"condition": fragments[name].api_condition}
+    environment.update(_env(cfg.environment))
+    api["environment"] = environment
+    if depends:
+        api["depends_on"] = depends
+    # the project's .env reaches the api's environment at run time; its contents are never rendered
+    api["env_file"] = [{"path": ".env", "required": False}]
+    api["ports"] = [
+        _port({"target": cfg.container_port}, project.config.bind_address, cfg.port)
+    ]
+    url = f"http://127.0.0.1:{cfg.container_port}{cfg.health_path}"
+    api["healthcheck"] = {
+        **api.get("healthcheck", {}),
+        "test": ["CMD-SHELL", f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url}"],
+    }
+    if cfg.volumes:
+        api["volumes"] = list(cfg.volumes)
+
+
+def _port(port: dict[str, Any], bind: str, host_port: int | None) -> dict[str, Any]:
+    published = str(host_port) if host_port is not None else str(port.get("published", ""))
+    result = {"target": int(port["target"]), "host_ip": bind}
+    if published and published != "0":
+        result["published"] = published
+    result["protocol"] = port.get("protocol", "tcp")
+    return result
+
+
+def _env(values: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
+
+
+def _absolute(root: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def _absolutize(service: dict[str, Any], root: Path) -> None:
+    """Relative paths are relative to the project folder, wherever the rendered file goes."""
+    build = service.get("build")
+    if isinstance(build, str):
+        service["build"] = build = {"context": build}
+    if isinstance(build, dict) and "context" in build and "://" not in str(build["context"]):
+        build["context"] = str(_absolute(root, build["context"]))
+    volumes = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str) and volume.startswith((".", "~")):
+            source, _, rest = volume.partition(":")
+            volume = f"{_absolute(root, source)}:{rest}" if rest else str(_absolute(root, source))
+        elif isinstance(volume, dict) and volume.get("type") == "bind":
+            volume = {**volume, "source": str(_absolute(root, volume["source"]))}
+        volumes.append(volume)
+    if volumes:
+        service["volumes"] = volumes
+    env_files = []
+    for entry in service.get("env_file", []) if isinstance(service.get("env_file"), list) else [service.get("env_file")] if service.get("env_file") else []:
+        if isinstance(entry, dict):
+            entry = {**entry, "path": str(_absolute(root, entry["path"]))}
+        else:
+            entry = str(_absolute(root, entry))
+        env_files.append(entry)
+    if env_files:
+        service["env_file"] = env_files
+
+
+def _depends_on_names(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return list(value)
+    return list(value or [])
+
+
+def _dependency_order(depends: dict[str, tuple[str, ...]]) -> list[str]:
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            raise ConfigError(
+                f"services wait for each other in a cycle through {name!r}",
+                hint="remove one depends_on entry from your compose_files",
+            )
+        visiting.add(name)
+        for dep in depends.get(name, ()):
+            if dep in depends:
+                visit(dep)
+        visiting.discard(name)
+        order.append(name)
+
+    for name in sorted(depends, key=lambda n: (n == API, n)):
+        visit(name)
+    return order
+
+
+_PORT_SHORT = re.compile(r"^(?:(?P<ip>[\d.]+|\[[^\]]+\]):)?(?:(?P<host>\d*):)?(?P<target>\d+)(?:/(?P<proto>\w+))?$")
+
+
+def _published(services: dict[str, Any]) -> list[PublishedPort]:
+    found = []
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            if isinstance(port, dict):
+                target, ip, host = port["target"], port.get("host_ip", "0.0.0.0"), port.get("published", "0")
+            else:
+                match = _PORT_SHORT.match(str(port))
+                if not match:
+                    continue
+                target, ip, host = match["target"], match["ip"] or "0.0.0.0", match["host"] or "0"
+            if str(host).isdigit():
+                found.append(PublishedPort(name, int(target), ip.strip("[]"), int(host)))
+    return found
+
+
+_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
+_PLACEHOLDER = re.compile(r"\{(?P<what>host|port:(?P<port>\d+))\}")
+
+
+def resolve_link(template: str, env: dict[str, str], bind_address: str, ports: dict[int, int]) -> str | None:
+    """Fill a profile's link template; None when a port it names is not published."""
+    text = _VARIABLE.sub(lambda m: env.get(m["name"]) or (m["default"] or ""), template)
+    missing = False
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal missing
+        if match["what"] == "host":
+            return "127.0.0.1" if bind_address in ("0.0.0.0", "::", "") else bind_address
+        host_port = ports.get(int(match["port"]))
+        if not host_port:
+            missing = True
+            return ""
+        return str(host_port)
+
+    text = _PLACEHOLDER.sub(fill, text)
+    return None if missing else text

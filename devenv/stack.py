@@ -1,0 +1,393 @@
+"""The stack operations behind the commands: up, down, status.
+
+Each takes a loaded :class:`Workspace`, an engine (the real one or a fake) and a reporter (how
+progress is shown), and returns plain results for the CLI to render. Nothing here prints,
+parses arguments or imports python-on-whales.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+from devenv import build, health, state
+from devenv.config import Project, load_project, read_dotenv
+from devenv.engine_types import ComposeFiles, ServiceState
+from devenv.errors import (
+    AbortedError,
+    EngineError,
+    PortInUseError,
+    ServiceFailedError,
+    StartTimeoutError,
+)
+from devenv.project import API, ComposeProject, load_compose_project, resolve_link
+
+DIAGNOSIS_LOG_LINES = 15
+
+
+class Engine(Protocol):
+    """What the stack needs from Docker (``devenv.engine.DockerEngine`` in real use)."""
+
+    def ping(self) -> str: ...
+    def compose_version(self) -> str: ...
+    def services(self, project: str) -> list[ServiceState]: ...
+    def logs_tail(self, container: str, lines: int = 20) -> str: ...
+    def image_exists(self, tag: str) -> bool: ...
+    def port_holder(self, port: int) -> str | None: ...
+    def volumes(self, project: str) -> list[str]: ...
+    def build(self, files: ComposeFiles, services: list[str]) -> None: ...
+    def start_up(self, files: ComposeFiles, services: list[str], output) -> subprocess.Popen[str]: ...
+    def down(self, files: ComposeFiles, *, volumes: bool) -> None: ...
+
+
+class Reporter(Protocol):
+    def step(self, text: str) -> None: ...
+    def progress(self, tracker: health.Tracker, now: float) -> None: ...
+    def finish(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A project made ready to run: its config, the assembled compose project and its files."""
+
+    project: Project
+    compose: ComposeProject
+    files: ComposeFiles
+
+    @property
+    def name(self) -> str:
+        return self.project.name
+
+    def env(self) -> dict[str, str]:
+        """The values Compose interpolates with: the shell's environment over `.env`."""
+        return {**read_dotenv(self.project.root / ".env"), **os.environ}
+
+
+def open_workspace(start: Path) -> Workspace:
+    project = load_project(start)
+    compose = load_compose_project(project)
+    folder = state.state_dir(project.root)
+    rendered = folder / "compose.yaml"
+    state.write_if_changed(rendered, compose.render())
+    return Workspace(project, compose, ComposeFiles(project.name, project.root, rendered))
+
+
+# -- up ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ServiceSummary:
+    service: str
+    state: str
+    health: str | None
+    links: list[str]
+    ready_after: float | None = None
+    uptime: float | None = None
+
+
+@dataclass
+class UpResult:
+    changed: bool
+    services: list[ServiceSummary]
+    elapsed: float
+    built: bool = False
+
+
+@dataclass
+class UpOptions:
+    services: list[str] | None = None  # None: every enabled profile
+    build: bool | None = None  # None: when the build inputs changed
+    timeout: float | None = None  # None: devenv.yaml's timeout
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | None = None) -> UpResult:
+    options = options or UpOptions()
+    clock = options.clock
+    started = clock()
+    wanted = ws.compose.with_dependencies(options.services)
+    timeout = options.timeout or ws.project.config.timeout
+    builds_api = API in wanted and "build" in ws.compose.compose["services"][API]
+    fingerprint = _fingerprint(ws) if builds_api else ""
+    applied = state.read_applied(ws.project.root)
+
+    unchanged = (
+        options.build is not True
+        and applied.digest == ws.compose.digest()
+        and applied.fingerprint == fingerprint
+        and set(wanted) <= set(applied.services)
+    )
+    if unchanged:
+        states = engine.services(ws.name)
+        if _all_ready(states, wanted) and _api_answers(ws, states, wanted):
+            return UpResult(False, summarize(ws, states, wanted), clock() - started)
+
+    engine.compose_version()
+    engine.ping()
+    current = engine.services(ws.name)
+    check_ports(ws, engine, wanted, current)
+
+    built = False
+    if builds_api:
+        image = ws.compose.compose["services"][API]["image"]
+        needed = options.build is True or (
+            options.build is None and (fingerprint != applied.fingerprint or not engine.image_exists(image))
+        )
+        if needed:
+            reporter.step("building api")
+            engine.build(ws.files, [API])
+            built = True
+
+    reporter.step(f"starting {', '.join(wanted)}")
+    tracker = health.Tracker(wanted, started=clock(), timeout=timeout)
+    with tempfile.TemporaryFile("w+", prefix="devenv-up-") as output:
+        process = engine.start_up(ws.files, wanted, output)
+        try:
+            verdict = health.wait(
+                tracker,
+                lambda: engine.services(ws.name),
+                clock=clock,
+                sleep=options.sleep,
+                on_change=reporter.progress,
+                interrupt=lambda: _compose_exit(process, output, ws),
+            )
+            if verdict.kind == "ready" and API in wanted:
+                verdict = _wait_for_api(ws, engine, tracker, options)
+        finally:
+            _end(process)
+            reporter.finish()
+
+    states = engine.services(ws.name)
+    if verdict.kind != "ready":
+        raise diagnose(ws, engine, verdict, states)
+    running = set(wanted) | (set(applied.services) if applied.digest == ws.compose.digest() else set())
+    state.write_applied(ws.project.root, state.Applied(ws.compose.digest(), fingerprint, tuple(sorted(running))))
+    summaries = summarize(ws, states, wanted)
+    for summary in summaries:
+        summary.ready_after = tracker.progress[summary.service].ready_after
+    return UpResult(True, summaries, clock() - started, built)
+
+
+def _fingerprint(ws: Workspace) -> str:
+    spec = ws.compose.compose["services"][API]["build"]
+    context = Path(spec["context"])
+    mounted = [
+        Path(volume.split(":", 1)[0])
+        for volume in ws.compose.compose["services"][API].get("volumes", [])
+        if isinstance(volume, str) and volume.startswith("/")
+    ]
+    return build.context_fingerprint(context, context / spec.get("dockerfile", "Dockerfile"), mounted)
+
+
+def _all_ready(states: list[ServiceState], wanted: list[str]) -> bool:
+    ready = {s.service for s in states if s.ready}
+    return all(service in ready for service in wanted)
+
+
+def api_url(ws: Workspace, states: list[ServiceState]) -> str | None:
+    api = next((s for s in states if s.service == API), None)
+    if api is None:
+        return None
+    port = next((p for p in api.ports if p.container_port == ws.compose.api_port), None)
+    if port is None or not port.host_port:
+        return None
+    host = _display_host(port.host_ip)
+    return f"http://{host}:{port.host_port}{ws.compose.health_path}"
+
+
+def _api_answers(ws: Workspace, states: list[ServiceState], wanted: list[str]) -> bool:
+    if API not in wanted:
+        return True
+    url = api_url(ws, states)
+    return url is None or health.http_ok(url)[0]
+
+
+def _wait_for_api(ws: Workspace, engine: Engine, tracker: health.Tracker, options: UpOptions) -> health.Verdict:
+    """The container says healthy; wait until the api answers from the host as well."""
+    last = ""
+    while True:
+        url = api_url(ws, engine.services(ws.name))
+        if url is None:
+            return health.Verdict("ready")
+        ok, last = health.http_ok(url)
+        if ok:
+            return health.Verdict("ready")
+        if tracker.elapsed(options.clock()) >= tracker.timeout:
+            return health.Verdict("timeout", API, f"{url} did not answer 2xx from the host: {last}")
+        options.sleep(health.POLL_SECONDS)
+
+
+def _compose_exit(process: subprocess.Popen[str], output, ws: Workspace) -> health.Verdict | None:
+    """When `compose up` itself fails, turn what it said into a verdict or an error."""
+    code = process.poll()
+    if code is None or code == 0:
+        return None
+    output.seek(0)
+    text = output.read().strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        lowered = line.lower()
+        if "is unhealthy" in lowered or "exited" in lowered and "dependency" in lowered:
+            container = line.split("container")[-1].split()[0] if "container" in line else ""
+            service = _service_of(container, ws)
+            return health.Verdict("failed", service, "its healthcheck keeps failing" if "unhealthy" in lowered else "it exited")
+        if "port is already allocated" in lowered or "address already in use" in lowered:
+            raise PortInUseError(
+                f"a published port is already in use: {line}",
+                hint="stop what holds it, or change the port in devenv.yaml (see `devenv config`)",
+            )
+    raise EngineError(
+        f"docker compose up failed: {lines[-1] if lines else f'exit code {code}'}",
+        hint=f"run it yourself to see more: docker compose -p {ws.name} -f {ws.files.file} up",
+        details="\n".join(lines[-DIAGNOSIS_LOG_LINES:]),
+    )
+
+
+def _service_of(container: str, ws: Workspace) -> str | None:
+    for service in ws.compose.services:
+        if container.startswith(f"{ws.name}-{service}-"):
+            return service
+    return None
+
+
+def _end(process: subprocess.Popen[str]) -> None:
+    """`compose up` may still be waiting on dependencies: end it and its children."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def diagnose(ws: Workspace, engine: Engine, verdict: health.Verdict, states: list[ServiceState]) -> Exception:
+    """Name the service, show its last probe and log lines, and say what to run next."""
+    service = verdict.service
+    current = next((s for s in states if s.service == service), None)
+    lines = []
+    if current is not None:
+        lines.append(f"state: {current.state}" + (f", health: {current.health}" if current.health else ""))
+        if current.last_probe:
+            lines.append("last health probe:")
+            lines += [f"  {line}" for line in current.last_probe.splitlines()[-5:]]
+        logs = engine.logs_tail(current.name, DIAGNOSIS_LOG_LINES).rstrip()
+        lines.append(f"last {DIAGNOSIS_LOG_LINES} log lines:" if logs else "no log output")
+        lines += [f"  {line}" for line in logs.splitlines()[-DIAGNOSIS_LOG_LINES:]]
+    else:
+        lines.append("no container was created for it")
+    hint = (
+        f"see everything it printed: docker compose -p {ws.name} logs {service}; "
+        "the other services were left running (`devenv status`, `devenv down`)"
+    )
+    kind = StartTimeoutError if verdict.kind == "timeout" else ServiceFailedError
+    what = f"{service} did not become ready: {verdict.reason}" if verdict.kind == "timeout" else f"{service} failed: {verdict.reason}"
+    return kind(what, hint=hint, details="\n".join(lines))
+
+
+def check_ports(ws: Workspace, engine: Engine, wanted: list[str], current: list[ServiceState]) -> None:
+    """Every host port the stack publishes must be free (or already ours) before starting."""
+    ours = {(p.host_ip, p.host_port) for s in current if s.state == "running" for p in s.ports}
+    ours |= {("0.0.0.0", p.host_port) for s in current if s.state == "running" for p in s.ports}
+    for port in ws.compose.ports:
+        if port.service not in wanted or port.host_port == 0 or (port.host_ip, port.host_port) in ours:
+            continue
+        from devenv.engine import port_is_free, process_holding
+
+        if port_is_free(port.host_ip, port.host_port):
+            continue
+        holder = engine.port_holder(port.host_port) or process_holding(port.host_port)
+        by = f" by {holder}" if holder else ""
+        key = (
+            "api.port"
+            if port.service == API
+            else f"services.{port.service}.ports: {{{port.container_port}: <free port>}}"
+        )
+        raise PortInUseError(
+            f"port {port.host_ip}:{port.host_port} for {port.service} is already in use{by}",
+            hint=f"stop it, or pick another port in devenv.yaml ({key})",
+        )
+
+
+def summarize(ws: Workspace, states: list[ServiceState], wanted: list[str] | None = None) -> list[ServiceSummary]:
+    env = ws.env()
+    by_service = {s.service: s for s in states}
+    now = datetime.now(timezone.utc)
+    summaries = []
+    for service in wanted if wanted is not None else list(ws.compose.services):
+        current = by_service.get(service)
+        ports = {p.container_port: p for p in current.ports} if current else {}
+        links = []
+        if current is not None and current.state == "running":
+            for template in ws.compose.links.get(service, ()):
+                link = resolve_link(template, env, ws.project.config.bind_address, {
+                    number: port.host_port for number, port in ports.items()
+                })
+                if link:
+                    links.append(link)
+        uptime = (now - current.started_at).total_seconds() if current and current.started_at and current.state == "running" else None
+        summaries.append(
+            ServiceSummary(
+                service,
+                current.state if current else "not created",
+                current.health if current else None,
+                links,
+                uptime=uptime,
+            )
+        )
+    return summaries
+
+
+def _display_host(host_ip: str) -> str:
+    return "127.0.0.1" if host_ip in ("", "0.0.0.0", "::") else host_ip
+
+
+# -- status, down ----------------------------------------------------------------------------
+
+
+def status(ws: Workspace, engine: Engine) -> list[ServiceSummary]:
+    states = engine.services(ws.name)
+    known = list(ws.compose.services) + sorted({s.service for s in states} - set(ws.compose.services))
+    return summarize(ws, states, known)
+
+
+@dataclass
+class DownResult:
+    removed_containers: list[str]
+    removed_volumes: list[str] = field(default_factory=list)
+
+
+def down(
+    ws: Workspace,
+    engine: Engine,
+    *,
+    volumes: bool,
+    confirm: Callable[[str], bool],
+) -> DownResult:
+    states = engine.services(ws.name)
+    doomed_volumes = engine.volumes(ws.name) if volumes else []
+    if doomed_volumes and not confirm(
+        f"Delete {len(doomed_volumes)} volume(s) of project {ws.name} and all their data "
+        f"({', '.join(doomed_volumes)})?"
+    ):
+        raise AbortedError(
+            "nothing was removed",
+            hint="`devenv down` without --volumes stops the stack and keeps the data",
+        )
+    if states or doomed_volumes:
+        engine.down(ws.files, volumes=volumes)
+    state.clear_applied(ws.project.root)
+    return DownResult([s.name for s in states], doomed_volumes)
