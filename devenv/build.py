@@ -49,10 +49,13 @@ def _matches(relative: str, pattern: str) -> bool:
     return False
 
 
+ALWAYS_SKIPPED = (".git", ".devenv")  # version control, and devenv's own working files
+
+
 def context_fingerprint(context: Path, dockerfile: Path, skip: list[Path] = ()) -> str:
     """A digest of the build inputs; changes when a file is added, removed or modified."""
     digest = hashlib.sha256()
-    patterns = dockerignore_patterns(context)
+    patterns = [*ALWAYS_SKIPPED, *dockerignore_patterns(context)]
     skipped = {p.resolve() for p in skip}
     _add(digest, "\0dockerfile", dockerfile)
     for folder, dirs, files in os.walk(context):

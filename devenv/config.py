@@ -173,7 +173,8 @@ def parse_config(text: str, path: Path | str = CONFIG_NAME) -> tuple[Config, lis
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise _config_error(exc, lines, path) from None
-    return config, [f"{path}:{lines.get(loc, 1)}: {msg}" for loc, msg in _unknown_keys(config)]
+    unknown = sorted(_unknown_keys(config), key=lambda item: lines.get(item[0], 1))
+    return config, [f"{path}:{lines.get(loc, 1)}: {msg}" for loc, msg in unknown]
 
 
 def _config_error(exc: ValidationError, lines: dict[tuple, int], path: Path | str) -> ConfigError:

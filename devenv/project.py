@@ -21,6 +21,7 @@ from devenv.errors import ConfigError
 from devenv.profiles import Fragment, load_compose_file, load_profiles, merge
 
 API = "api"
+_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,10 @@ def assemble(
         services=tuple(_dependency_order(depends)),
         depends_on=depends,
         ports=tuple(_published(services)),
-        links={name: fragments[name].links for name in config.profiles},
+        links={
+            name: tuple(_pin(link, _pinned(project, name)) for link in fragments[name].links)
+            for name in config.profiles
+        },
         health_path=config.api.health_path,
         api_port=config.api.container_port,
     )
@@ -170,7 +174,8 @@ def _wire_api(api: dict[str, Any], project: Project, fragments: dict[str, Fragme
     for name in project.config.profiles:
         if name == API:
             continue
-        environment.update(fragments[name].api_environment)
+        pinned = _pinned(project, name)
+        environment.update({k: _pin(v, pinned) for k, v in fragments[name].api_environment.items()})
         depends[name] = {"condition": fragments[name].api_condition}
     environment.update(_env(cfg.environment))
     api["environment"] = environment
@@ -188,6 +193,18 @@ def _wire_api(api: dict[str, Any], project: Project, fragments: dict[str, Fragme
     }
     if cfg.volumes:
         api["volumes"] = list(cfg.volumes)
+
+
+def _pinned(project: Project, service: str) -> dict[str, str]:
+    """Variables a service override sets literally (e.g. POSTGRES_DB: shop)."""
+    override = project.config.services.get(service)
+    return _env(override.environment) if override else {}
+
+
+def _pin(template: str, values: dict[str, str]) -> str:
+    """Replace ${VAR:-default} references whose value devenv.yaml fixes, so the api's
+    DATABASE_URL names the same database the postgres override creates."""
+    return _VARIABLE.sub(lambda m: values[m["name"]] if m["name"] in values else m[0], template)
 
 
 def _port(port: dict[str, Any], bind: str, host_port: int | None) -> dict[str, Any]:
@@ -285,7 +302,6 @@ def _published(services: dict[str, Any]) -> list[PublishedPort]:
     return found
 
 
-_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
 _PLACEHOLDER = re.compile(r"\{(?P<what>host|port:(?P<port>\d+))\}")
 
 

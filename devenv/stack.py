@@ -265,7 +265,7 @@ def _end(process: subprocess.Popen[str]) -> None:
         return
     try:
         os.killpg(process.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
+    except OSError:
         process.terminate()
     try:
         process.wait(timeout=5)

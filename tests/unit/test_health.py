@@ -1,0 +1,86 @@
+from devenv.health import Tracker, Verdict, failure, wait
+from tests.conftest import state
+
+
+def test_ready_when_every_service_is_healthy_or_running_without_healthcheck():
+    tracker = Tracker(["postgres", "worker"], started=100.0, timeout=60)
+    verdict = tracker.observe([state("postgres"), state("worker", health=None)], now=103.5)
+    assert verdict == Verdict("ready")
+    assert tracker.progress["postgres"].ready_after == 3.5
+
+
+def test_waiting_while_starting_and_records_time_to_ready():
+    tracker = Tracker(["postgres", "api"], started=0.0, timeout=60)
+    assert tracker.observe([state("postgres", health="starting")], now=1.0).kind == "waiting"
+    assert tracker.progress["api"].status == "waiting"
+    assert tracker.progress["postgres"].status == "starting"
+    assert tracker.observe([state("postgres"), state("api", "created", None)], now=2.0).kind == "waiting"
+    assert tracker.observe([state("postgres"), state("api")], now=4.0).kind == "ready"
+    assert tracker.progress["postgres"].ready_after == 2.0
+    assert tracker.progress["api"].ready_after == 4.0
+
+
+def test_unhealthy_fails_at_once_naming_the_service():
+    tracker = Tracker(["postgres", "redis"], started=0.0, timeout=60)
+    verdict = tracker.observe([state("postgres"), state("redis", health="unhealthy")], now=1.0)
+    assert verdict == Verdict("failed", "redis", "its healthcheck keeps failing")
+
+
+def test_exited_container_fails_with_its_exit_code():
+    tracker = Tracker(["api"], started=0.0, timeout=60)
+    assert tracker.observe([state("api", "exited", None, exit_code=3)], now=1.0) == Verdict("failed", "api", "exited with code 3")
+
+
+def test_timeout_names_what_is_not_ready():
+    tracker = Tracker(["postgres", "api"], started=0.0, timeout=10)
+    verdict = tracker.observe([state("postgres"), state("api", health="starting")], now=10.0)
+    assert verdict.kind == "timeout" and verdict.service == "api"
+    assert verdict.reason == "not ready after 10s: api"
+
+
+def test_a_service_that_drops_out_is_no_longer_ready():
+    tracker = Tracker(["redis"], started=0.0, timeout=60)
+    tracker.observe([state("redis", health="starting")], now=1.0)
+    assert tracker.progress["redis"].ready_after is None
+
+
+def test_failure_rules():
+    assert failure(state("x", "running", "starting")) == ""
+    assert failure(state("x", "restarting", None)) == ""
+    assert failure(state("x", "dead", None, exit_code=137)) == "exited with code 137"
+
+
+def test_wait_uses_the_given_clock_and_never_really_sleeps():
+    now = [0.0]
+    slept = []
+    snapshots = iter([[state("redis", health="starting")]] * 3 + [[state("redis")]])
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    tracker = Tracker(["redis"], started=0.0, timeout=60)
+    seen = []
+    verdict = wait(tracker, lambda: next(snapshots), clock=lambda: now[0], sleep=sleep,
+                   on_change=lambda t, n: seen.append(t.progress["redis"].status))
+    assert verdict.kind == "ready"
+    assert len(slept) == 3
+    assert seen == ["starting", "starting", "starting", "healthy"]
+
+
+def test_wait_times_out_instantly_with_a_fake_clock():
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += 30
+
+    tracker = Tracker(["postgres"], started=0.0, timeout=120)
+    verdict = wait(tracker, lambda: [state("postgres", health="starting")], clock=lambda: now[0], sleep=sleep)
+    assert verdict.kind == "timeout" and now[0] == 120
+
+
+def test_wait_can_be_ended_early():
+    tracker = Tracker(["postgres"], started=0.0, timeout=120)
+    early = Verdict("failed", "postgres", "it exited")
+    verdict = wait(tracker, lambda: [], clock=lambda: 0.0, sleep=lambda s: None, interrupt=lambda: early)
+    assert verdict is early
