@@ -13,10 +13,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from devenv.engine_types import ServiceState
 
 POLL_SECONDS = 0.25
+# how long a container that was already unhealthy before `up` may take to recover once
+# Compose has started everything (an api turns healthy again when its database is back)
+RECOVERY_GRACE = 10.0
 
 
 @dataclass
@@ -44,6 +48,10 @@ class Tracker:
     services: list[str]
     started: float
     timeout: float
+    # wall-clock start of this `up`: a container that stopped or turned unhealthy before it
+    # is not judged until it has been started again, or Compose is done starting things
+    since: datetime | None = None
+    settled_at: float | None = None
     progress: dict[str, ServiceProgress] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -64,7 +72,7 @@ class Tracker:
                 progress.ready_after = now - self.started
             elif not state.ready:
                 progress.ready_after = None
-            if failed is None:
+            if failed is None and self._judged(state, now):
                 reason = failure(state)
                 if reason:
                     failed = Verdict("failed", service, reason)
@@ -79,6 +87,20 @@ class Tracker:
 
     def elapsed(self, now: float) -> float:
         return now - self.started
+
+    def settle(self, now: float) -> None:
+        """Compose has started everything it will start."""
+        if self.settled_at is None:
+            self.settled_at = now
+
+    def _judged(self, state: ServiceState, now: float) -> bool:
+        if self.since is None or (state.started_at is not None and state.started_at >= self.since):
+            return True
+        if self.settled_at is None:
+            return False
+        if state.health == "unhealthy" and state.state == "running":
+            return now - self.settled_at >= RECOVERY_GRACE
+        return True
 
 
 def _status(state: ServiceState) -> str:

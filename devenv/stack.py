@@ -148,7 +148,7 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
             built = True
 
     reporter.step(f"starting {', '.join(wanted)}")
-    tracker = health.Tracker(wanted, started=clock(), timeout=timeout)
+    tracker = health.Tracker(wanted, started=clock(), timeout=timeout, since=_utcnow())
     with tempfile.TemporaryFile("w+", prefix="devenv-up-") as output:
         process = engine.start_up(ws.files, wanted, output)
         try:
@@ -158,7 +158,7 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
                 clock=clock,
                 sleep=options.sleep,
                 on_change=reporter.progress,
-                interrupt=lambda: _compose_exit(process, output, ws),
+                interrupt=lambda: _compose_exit(process, output, ws, tracker, clock()),
             )
             if verdict.kind == "ready" and API in wanted:
                 verdict = _wait_for_api(ws, engine, tracker, options)
@@ -226,10 +226,15 @@ def _wait_for_api(ws: Workspace, engine: Engine, tracker: health.Tracker, option
         options.sleep(health.POLL_SECONDS)
 
 
-def _compose_exit(process: subprocess.Popen[str], output, ws: Workspace) -> health.Verdict | None:
+def _compose_exit(
+    process: subprocess.Popen[str], output, ws: Workspace, tracker: health.Tracker, now: float
+) -> health.Verdict | None:
     """When `compose up` itself fails, turn what it said into a verdict or an error."""
     code = process.poll()
-    if code is None or code == 0:
+    if code is None:
+        return None
+    if code == 0:
+        tracker.settle(now)
         return None
     output.seek(0)
     text = output.read().strip()
@@ -349,6 +354,10 @@ def summarize(ws: Workspace, states: list[ServiceState], wanted: list[str] | Non
             )
         )
     return summaries
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _display_host(host_ip: str) -> str:

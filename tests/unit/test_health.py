@@ -84,3 +84,34 @@ def test_wait_can_be_ended_early():
     early = Verdict("failed", "postgres", "it exited")
     verdict = wait(tracker, lambda: [], clock=lambda: 0.0, sleep=lambda s: None, interrupt=lambda: early)
     assert verdict is early
+
+
+def _aged(service_state, seconds_ago):
+    from dataclasses import replace
+    from datetime import datetime, timedelta, timezone
+    return replace(service_state, started_at=datetime.now(timezone.utc) - timedelta(seconds=seconds_ago))
+
+
+def test_a_container_stopped_before_up_is_not_judged_until_compose_settles():
+    from datetime import datetime, timezone
+    tracker = Tracker(["postgres"], started=0.0, timeout=60, since=datetime.now(timezone.utc))
+    stale = _aged(state("postgres", "exited", None), 300)
+    assert tracker.observe([stale], now=1.0).kind == "waiting"
+    tracker.settle(2.0)
+    assert tracker.observe([stale], now=2.0) == Verdict("failed", "postgres", "exited with code 0")
+
+
+def test_a_container_unhealthy_before_up_gets_time_to_recover():
+    from datetime import datetime, timezone
+    tracker = Tracker(["api"], started=0.0, timeout=60, since=datetime.now(timezone.utc))
+    stale = _aged(state("api", health="unhealthy"), 300)
+    tracker.settle(1.0)
+    assert tracker.observe([stale], now=5.0).kind == "waiting"
+    assert tracker.observe([stale], now=11.0).kind == "failed"
+
+
+def test_a_container_started_during_up_is_judged_at_once():
+    from datetime import datetime, timedelta, timezone
+    tracker = Tracker(["api"], started=0.0, timeout=60, since=datetime.now(timezone.utc) - timedelta(seconds=5))
+    fresh = _aged(state("api", "exited", None, exit_code=1), 1)
+    assert tracker.observe([fresh], now=1.0) == Verdict("failed", "api", "exited with code 1")

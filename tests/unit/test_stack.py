@@ -81,7 +81,7 @@ def test_first_up_builds_starts_waits_and_summarizes(ws, api_answers):
     assert api_answers == ["http://127.0.0.1:41000/health"]
     links = {s.service: s.links for s in result.services}
     assert links["postgres"] == ["postgres://app:devenv@127.0.0.1:41001/app"]
-    assert links["mailhog"] == ["http://127.0.0.1:41004/ (web UI)", "smtp://127.0.0.1:41003"]
+    assert links["mailhog"] == ["http://127.0.0.1:41004/", "smtp://127.0.0.1:41003"]
     assert links["api"] == ["http://127.0.0.1:41000/"]
     assert (ws.project.root / ".devenv" / "state.json").is_file()
     assert (ws.project.root / ".devenv" / "compose.yaml").read_text() == ws.compose.render()
