@@ -169,7 +169,7 @@ class DockerEngine:
         cmd = files.command("build", *services)
         result = self._run(cmd, check=False, env=files.env)
         if result.returncode != 0:
-            raise _build_error(services, result.stdout + "\n" + result.stderr)
+            raise _build_error(services, result.stdout + "\n" + result.stderr, " ".join(files.command("build", *services)))
 
     def start_up(self, files: ComposeFiles, services: list[str], output: IO[str]) -> subprocess.Popen[str]:
         """Start `compose up -d` without waiting for it; the caller owns (and ends) the process."""
@@ -237,7 +237,7 @@ _STEP = re.compile(r"^(Step \d+/\d+ : .*|#\d+ \[.*\] .*|ERROR \[.*\] .*)$")
 _FAILED = re.compile(r"(returned a non-zero code|did not complete successfully|failed to solve|ERROR:|error:|COPY failed|failed to compute cache key)", re.I)
 
 
-def _build_error(services: list[str], output: str) -> BuildFailedError:
+def _build_error(services: list[str], output: str, command: str) -> BuildFailedError:
     """Name the failing Dockerfile step and show the lines it printed."""
     lines = [line.rstrip() for line in output.splitlines() if line.strip()]
     lines = [line for line in lines if "level=warning" not in line and "Building" not in line]
@@ -245,10 +245,10 @@ def _build_error(services: list[str], output: str) -> BuildFailedError:
     reason = next((line for line in reversed(lines) if _FAILED.search(line)), lines[-1] if lines else "no output")
     step = lines[step_index] if step_index is not None else "(before the first step)"
     tail = lines[step_index + 1:] if step_index is not None else lines
-    details = "\n".join([step, *tail[-15:]])
+    details = "\n".join(tail[-15:])
     return BuildFailedError(
         f"building {', '.join(services)} failed at: {step}",
-        hint=f"fix the Dockerfile step above; full output with `docker compose build {' '.join(services)}`",
+        hint=f"fix that Dockerfile step; the full output: {command}",
         details=details if reason in details else f"{details}\n{reason}",
     )
 
