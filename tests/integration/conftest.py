@@ -131,3 +131,11 @@ def status(cwd: Path, env: dict[str, str]) -> dict[str, dict]:
     result = run_devenv("status", "--json", cwd=cwd, env=env)
     assert result.returncode == 0, result.stderr
     return {s["service"]: s for s in json.loads(result.stdout)["services"]}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark everything under this folder `docker`, so `pytest -m "not docker"` runs unit tests only."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.docker)
