@@ -153,19 +153,22 @@ def test_no_docker_binary(project):
     assert_one_error(result, 20, "the docker command was not found")
 
 
-def test_compose_plugin_missing(project, tmp_path):
-    """A docker CLI without the compose plugin (a wrapper that answers as such a CLI does)."""
+COMPOSE_MISSING = """echo "docker: 'compose' is not a docker command." >&2; echo "See 'docker --help'" >&2; exit 1"""
+COMPOSE_OLD = "echo 2.20.3"
+
+
+@pytest.mark.parametrize(("compose", "message"), [
+    (COMPOSE_MISSING, "the Docker Compose plugin is missing: devenv needs Compose v2.24 or later"),
+    (COMPOSE_OLD, "Docker Compose 2.20.3 is too old: devenv needs Compose v2.24 or later"),
+])
+def test_compose_plugin_missing_or_too_old(project, tmp_path, compose, message):
+    """The real docker CLI behind a wrapper that answers `docker compose` as such a CLI does."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     real = subprocess.run(["sh", "-c", "command -v docker"], capture_output=True, text=True).stdout.strip()
     wrapper = bin_dir / "docker"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        'if [ "$1" = compose ]; then echo "docker: \'compose\' is not a docker command." >&2; '
-        "echo \"See 'docker --help'\" >&2; exit 1; fi\n"
-        f'exec {real} "$@"\n'
-    )
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = compose ]; then {compose}; fi\nexec {real} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     root, env = project("profiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\n")
     result = run_devenv("up", cwd=root, env={**env, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
-    assert_one_error(result, 22, "the Docker Compose plugin is missing")
+    assert_one_error(result, 22, message)
