@@ -154,7 +154,7 @@ def test_no_docker_binary(project):
 
 
 COMPOSE_MISSING = """echo "docker: 'compose' is not a docker command." >&2; echo "See 'docker --help'" >&2; exit 1"""
-COMPOSE_OLD = "echo 2.20.3"
+COMPOSE_OLD = "echo v2.20.3; exit 0"
 
 
 @pytest.mark.parametrize(("compose", "message"), [
