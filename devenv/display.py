@@ -94,16 +94,21 @@ def reporter() -> LiveReporter | PlainReporter:
 
 def services_table(rows: list[ServiceSummary], *, uptime: bool = False) -> Table:
     table = Table(box=None, pad_edge=False, show_header=uptime, header_style="dim")
+    ready = any(row.ready_after is not None for row in rows)
     table.add_column("service")
     table.add_column("state")
     if uptime:
         table.add_column("uptime")
+    if ready:
+        table.add_column("ready in", justify="right", style="dim")
     table.add_column("url")
     for row in rows:
         state = row.health if row.state == "running" and row.health else row.state
         cells = [f"[svc]{row.service}[/]", _styled(state)]
         if uptime:
             cells.append(_duration(row.uptime))
+        if ready:
+            cells.append(_seconds(row.ready_after))
         cells.append(escape("  ".join(row.links)))
         table.add_row(*cells)
     return table
