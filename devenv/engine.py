@@ -75,7 +75,7 @@ def _translate(exc: Exception, cmd: list[str] | None = None) -> DevenvError:
             hint="start Docker (Docker Desktop, or `sudo systemctl start docker`) and check `docker info`",
             details=stderr.splitlines()[-1] if stderr else "",
         )
-    if "'compose' is not a docker command" in text or "unknown shorthand flag" in text and "compose" in " ".join(cmd or []):
+    if "'compose' is not a docker command" in text:
         return _compose_missing()
     last = stderr.splitlines()[-1] if stderr else str(exc)
     return EngineError(

@@ -106,7 +106,7 @@ def assemble(
         if override.environment:
             service["environment"] = {**service.get("environment", {}), **_env(override.environment)}
         known = {p["target"] for p in service.get("ports", [])}
-        for container_port, host_port in override.ports.items():
+        for container_port in override.ports:
             if container_port not in known:
                 raise ConfigError(
                     f"services.{name}.ports: {name} publishes no container port {container_port}",
@@ -242,15 +242,14 @@ def _absolutize(service: dict[str, Any], root: Path) -> None:
         volumes.append(volume)
     if volumes:
         service["volumes"] = volumes
-    env_files = []
-    for entry in service.get("env_file", []) if isinstance(service.get("env_file"), list) else [service.get("env_file")] if service.get("env_file") else []:
-        if isinstance(entry, dict):
-            entry = {**entry, "path": str(_absolute(root, entry["path"]))}
-        else:
-            entry = str(_absolute(root, entry))
-        env_files.append(entry)
-    if env_files:
-        service["env_file"] = env_files
+    env_file = service.get("env_file")
+    entries = env_file if isinstance(env_file, list) else [env_file] if env_file else []
+    if entries:
+        service["env_file"] = [
+            {**entry, "path": str(_absolute(root, entry["path"]))} if isinstance(entry, dict)
+            else str(_absolute(root, entry))
+            for entry in entries
+        ]
 
 
 def _depends_on_names(value: Any) -> list[str]:
