@@ -71,7 +71,7 @@ class Runner:
         """Run a command with its output captured; return (seconds it took, the result)."""
         start = time.perf_counter()
         try:
-            result = subprocess.run(cmd, cwd=cwd, env=self.env, capture_output=True, text=True,
+            result = subprocess.run(cmd, check=False, cwd=cwd, env=self.env, capture_output=True, text=True,
                                     stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT)
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
@@ -183,7 +183,7 @@ class Bench:
 
 def zero_ports(text: str) -> str:
     """devenv.yaml with every host port set to 0 (text edits: the benchmark is stdlib only)."""
-    if re.search(r"^services\s*:", text, re.M):
+    if re.search(r"^services\s*:", text, re.MULTILINE):
         raise SystemExit("bench: examples/shop/devenv.yaml already has `services:`; update zero_ports() in bench/run.py")
     lines = text.splitlines()
     api = next((i for i, line in enumerate(lines) if re.match(r"^api\s*:\s*(#.*)?$", line)), None)
@@ -212,10 +212,10 @@ def _indent(lines: list[str], start: int, end: int) -> int:
 def check_rendered(text: str, name: str) -> None:
     """The rendered file must publish no fixed host port (port 0 renders without `published:`)
     and carry our project name."""
-    fixed = [p for p in re.findall(r"^\s*published:\s*'?(\d+)'?\s*$", text, re.M) if p != "0"]
-    if fixed or not re.search(r"^\s*- target:", text, re.M):
+    fixed = [p for p in re.findall(r"^\s*published:\s*'?(\d+)'?\s*$", text, re.MULTILINE) if p != "0"]
+    if fixed or not re.search(r"^\s*- target:", text, re.MULTILINE):
         raise SystemExit(f"bench: the rendered compose file publishes fixed host ports {fixed}; expected none")
-    if not re.search(rf"^name:\s*{re.escape(name)}\s*$", text, re.M):
+    if not re.search(rf"^name:\s*{re.escape(name)}\s*$", text, re.MULTILINE):
         raise SystemExit(f"bench: the rendered compose file is not named {name}")
 
 
@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="replace")
 
-    def on_term(signum, frame):  # noqa: ANN001, ARG001
+    def on_term(signum, frame):
         raise Interrupted()
 
     signal.signal(signal.SIGTERM, on_term)

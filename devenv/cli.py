@@ -122,7 +122,8 @@ def status(
 
 @app.command()
 def config() -> int:
-    """Print the compose file devenv runs (plain `docker compose -f FILE up` works on it)."""
+    """Print the compose file devenv runs; plain Compose runs it too
+    (`docker compose --project-directory . -f FILE up`: the project folder's .env is read from there)."""
     ws = _workspace()
     sys.stdout.write(ws.compose.render())
     return ExitCode.OK

@@ -129,7 +129,9 @@ def load_project(start: Path, *, env: dict[str, str] | None = None) -> Project:
     if not _PROJECT_NAME.match(name):
         raise ConfigError(
             f"project name {name!r} is not valid for Docker Compose",
-            hint="set `name:` in devenv.yaml (lowercase letters, digits, '-' or '_')",
+            hint=(
+                "fix DEVENV_PROJECT_NAME" if env.get("DEVENV_PROJECT_NAME") else "set `name:` in devenv.yaml"
+            ) + " (lowercase letters, digits, '-' or '_')",
         )
     return Project(root=path.parent, config_path=path, config=config, name=name, warnings=warnings)
 

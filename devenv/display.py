@@ -145,10 +145,11 @@ def down_result(name: str, result: DownResult, *, volumes: bool) -> None:
     if not result.removed_containers and not result.removed_volumes:
         console.out.print(f"{name}: nothing to stop")
         return
-    console.out.print(f"[ok]✔[/] stopped and removed {len(result.removed_containers)} container(s) of {name}")
+    if result.removed_containers:
+        console.out.print(f"[ok]✔[/] stopped and removed {len(result.removed_containers)} container(s) of {name}")
     if result.removed_volumes:
-        console.out.print(f"  deleted volumes: {', '.join(result.removed_volumes)}")
-    elif not volumes:
+        console.out.print(f"[ok]✔[/] deleted volumes: {', '.join(result.removed_volumes)}")
+    elif not volumes and result.kept_volumes:
         console.out.print("  data kept in its volumes (`devenv down --volumes` deletes it)")
 
 

@@ -100,6 +100,8 @@ class DockerEngine:
     def __init__(self) -> None:
         if shutil.which("docker") is None:
             raise _translate(FileNotFoundError("docker"))
+        if os.environ.get("DEVENV_DEBUG"):
+            os.environ.setdefault("PYTHON_ON_WHALES_DEBUG", "1")  # echo its docker commands too
         from python_on_whales import DockerClient
 
         self._docker = DockerClient()
@@ -233,12 +235,14 @@ def _state(container: Any) -> ServiceState:
     )
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _STEP = re.compile(r"^(Step \d+/\d+ : .*|#\d+ \[.*\] .*|ERROR \[.*\] .*)$")
 _FAILED = re.compile(r"(returned a non-zero code|did not complete successfully|failed to solve|ERROR:|error:|COPY failed|failed to compute cache key)", re.I)
 
 
 def _build_error(services: list[str], output: str, command: str) -> BuildFailedError:
     """Name the failing Dockerfile step and show the lines it printed."""
+    output = _ANSI.sub("", output)
     lines = [line.rstrip() for line in output.splitlines() if line.strip()]
     lines = [line for line in lines if "level=warning" not in line and "Building" not in line]
     step_index = max((i for i, line in enumerate(lines) if _STEP.match(line)), default=None)

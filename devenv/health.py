@@ -27,7 +27,7 @@ RECOVERY_GRACE = 10.0
 class ServiceProgress:
     service: str
     status: str = "waiting"  # waiting, created, starting, running, healthy, unhealthy, exited, ...
-    ready_after: float | None = None  # seconds from the start of `up`
+    ready_after: float | None = None  # seconds from the start of the wait
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,9 @@ class Tracker:
     services: list[str]
     started: float
     timeout: float
-    # wall-clock start of this `up`: a container that stopped or turned unhealthy before it
-    # is not judged until it has been started again, or Compose is done starting things
+    # wall-clock start of this `up`, when Compose is starting things: containers from before
+    # it are not judged failed until started again (or Compose is done), and the stack is not
+    # ready until Compose is done (an old container may be about to be replaced)
     since: datetime | None = None
     settled_at: float | None = None
     progress: dict[str, ServiceProgress] = field(default_factory=dict)
@@ -78,7 +79,8 @@ class Tracker:
                     failed = Verdict("failed", service, reason)
         if failed:
             return failed
-        if all(p.ready_after is not None for p in self.progress.values()):
+        settled = self.since is None or self.settled_at is not None
+        if settled and all(p.ready_after is not None for p in self.progress.values()):
             return Verdict("ready")
         if now - self.started >= self.timeout:
             pending = [p.service for p in self.progress.values() if p.ready_after is None]

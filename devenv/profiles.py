@@ -92,11 +92,22 @@ def merge(base: dict[str, Any], overlay: dict[str, Any], *, _key: str = "") -> d
             result[key] = {**_as_mapping(current), **_as_mapping(value)}
         elif isinstance(current, dict) and isinstance(value, dict):
             result[key] = merge(current, value, _key=key)
+        elif key == "volumes" and isinstance(current, list) and isinstance(value, list):
+            # a later mount onto the same container path replaces the earlier one
+            later = {_mount_target(item) for item in value}
+            result[key] = [item for item in current if _mount_target(item) not in later] + copy.deepcopy(value)
         elif key in _APPENDED and isinstance(current, list) and isinstance(value, list):
             result[key] = current + [item for item in copy.deepcopy(value) if item not in current]
         else:
             result[key] = copy.deepcopy(value)
     return result
+
+
+def _mount_target(volume: Any) -> str:
+    if isinstance(volume, dict):
+        return str(volume.get("target", ""))
+    parts = str(volume).split(":")
+    return parts[1] if len(parts) > 1 else parts[0]
 
 
 def _as_mapping(value: Any) -> dict[str, Any]:

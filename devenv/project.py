@@ -56,6 +56,10 @@ class ComposeProject:
     def digest(self) -> str:
         return hashlib.sha256(self.render().encode()).hexdigest()[:16]
 
+    def variables(self) -> set[str]:
+        """The ${VAR} names the rendered file leaves for Compose to fill in."""
+        return {match["name"] for match in _VARIABLE.finditer(self.render())}
+
     def with_dependencies(self, selected: list[str] | None) -> list[str]:
         """``selected`` services plus everything they wait for; ``None`` means all."""
         if selected is None:
@@ -95,6 +99,11 @@ def assemble(
     services: dict[str, Any] = doc.setdefault("services", {})
 
     for name, override in config.services.items():
+        if name == API:
+            raise ConfigError(
+                "services.api: the api is configured under `api:` (image, port, environment)",
+                hint="move these settings to the top-level `api:` block of devenv.yaml",
+            )
         if name not in services:
             raise ConfigError(
                 f"services.{name} overrides a profile that is not enabled",
@@ -145,10 +154,7 @@ def assemble(
         services=tuple(_dependency_order(depends)),
         depends_on=depends,
         ports=tuple(_published(services)),
-        links={
-            name: tuple(_pin(link, _pinned(project, name)) for link in fragments[name].links)
-            for name in config.profiles
-        },
+        links={name: _links(project, fragments[name]) for name in config.profiles},
         health_path=config.api.health_path,
         api_port=config.api.container_port,
     )
@@ -164,7 +170,7 @@ def _wire_api(api: dict[str, Any], project: Project, fragments: dict[str, Fragme
         if cfg.build.target:
             build["target"] = cfg.build.target
         if cfg.build.args:
-            build["args"] = {k: str(v) for k, v in cfg.build.args.items()}
+            build["args"] = _env(cfg.build.args)
         api["build"] = build
         api["image"] = f"{project.name}-api:devenv"
 
@@ -193,6 +199,16 @@ def _wire_api(api: dict[str, Any], project: Project, fragments: dict[str, Fragme
     }
     if cfg.volumes:
         api["volumes"] = list(cfg.volumes)
+
+
+def _links(project: Project, fragment: Fragment) -> tuple[str, ...]:
+    links = tuple(_pin(link, _pinned(project, fragment.name)) for link in fragment.links)
+    if fragment.name == API:
+        # the profile's links name its default container port; the api may listen elsewhere
+        default = fragment.compose["services"][API]["ports"][0]["target"]
+        port = project.config.api.container_port
+        links = tuple(link.replace(f"{{port:{default}}}", f"{{port:{port}}}") for link in links)
+    return links
 
 
 def _pinned(project: Project, service: str) -> dict[str, str]:

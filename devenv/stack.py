@@ -7,6 +7,7 @@ parses arguments or imports python-on-whales.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -70,6 +71,19 @@ class Workspace:
         """The values Compose interpolates with: the shell's environment over `.env`."""
         return {**read_dotenv(self.project.root / ".env"), **os.environ}
 
+    def digest(self) -> str:
+        """What `up` applies: the rendered file, the values it interpolates and the `.env`
+        the api reads. Only a hash is kept, never the values."""
+        env = self.env()
+        digest = hashlib.sha256(self.compose.digest().encode())
+        for name in sorted(self.compose.variables()):
+            digest.update(f"\0{name}={env.get(name, '')}".encode())
+        try:
+            digest.update((self.project.root / ".env").read_bytes())
+        except OSError:
+            pass
+        return digest.hexdigest()[:16]
+
 
 def open_workspace(start: Path) -> Workspace:
     project = load_project(start)
@@ -116,13 +130,13 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
     started = clock()
     wanted = ws.compose.with_dependencies(options.services)
     timeout = options.timeout or ws.project.config.timeout
-    builds_api = API in wanted and "build" in ws.compose.compose["services"][API]
-    fingerprint = _fingerprint(ws) if builds_api else ""
+    digest = ws.digest()
+    fingerprint = _fingerprint(ws)
     applied = state.read_applied(ws.project.root)
 
     unchanged = (
         options.build is not True
-        and applied.digest == ws.compose.digest()
+        and applied.digest == digest
         and applied.fingerprint == fingerprint
         and set(wanted) <= set(applied.services)
     )
@@ -135,17 +149,12 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
     engine.ping()
     current = engine.services(ws.name)
     check_ports(ws, engine, wanted, current)
-
-    built = False
-    if builds_api:
-        image = ws.compose.compose["services"][API]["image"]
-        needed = options.build is True or (
-            options.build is None and (fingerprint != applied.fingerprint or not engine.image_exists(image))
-        )
-        if needed:
-            reporter.step("building api")
-            engine.build(ws.files, [API])
-            built = True
+    built = _build(ws, engine, reporter, wanted, options.build, stale_api=fingerprint != applied.fingerprint)
+    # the fingerprint on record is the one the api image was built from
+    if API in built or fingerprint == applied.fingerprint:
+        image_fingerprint = fingerprint
+    else:
+        image_fingerprint = applied.fingerprint
 
     reporter.step(f"starting {', '.join(wanted)}")
     tracker = health.Tracker(wanted, started=clock(), timeout=timeout, since=_utcnow())
@@ -169,15 +178,38 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
     states = engine.services(ws.name)
     if verdict.kind != "ready":
         raise diagnose(ws, engine, verdict, states)
-    running = set(wanted) | (set(applied.services) if applied.digest == ws.compose.digest() else set())
-    state.write_applied(ws.project.root, state.Applied(ws.compose.digest(), fingerprint, tuple(sorted(running))))
+    running = set(wanted) | (set(applied.services) if applied.digest == digest else set())
+    state.write_applied(ws.project.root, state.Applied(digest, image_fingerprint, tuple(sorted(running))))
     summaries = summarize(ws, states, wanted)
     for summary in summaries:
         summary.ready_after = tracker.progress[summary.service].ready_after
-    return UpResult(True, summaries, clock() - started, built)
+    return UpResult(True, summaries, clock() - started, bool(built))
+
+
+def _build(
+    ws: Workspace, engine: Engine, reporter: Reporter, wanted: list[str], force: bool | None, *, stale_api: bool
+) -> list[str]:
+    """Build the wanted services that have a build: always with --build, never with
+    --no-build, otherwise when the image is missing (or, for the api, its inputs changed)."""
+    if force is False:
+        return []
+    services = ws.compose.compose["services"]
+    todo = [
+        name for name in wanted
+        if "build" in services[name]
+        and (force or (name == API and stale_api)
+             or not engine.image_exists(services[name].get("image") or f"{ws.name}-{name}"))
+    ]
+    if todo:
+        reporter.step(f"building {', '.join(todo)}")
+        engine.build(ws.files, todo)
+    return todo
 
 
 def _fingerprint(ws: Workspace) -> str:
+    """The api's build inputs; '' when the project does not build an api."""
+    if "build" not in ws.compose.compose["services"].get(API, {}):
+        return ""
     spec = ws.compose.compose["services"][API]["build"]
     context = Path(spec["context"])
     mounted = [
@@ -252,7 +284,7 @@ def _compose_exit(
             )
     raise EngineError(
         f"docker compose up failed: {lines[-1] if lines else f'exit code {code}'}",
-        hint=f"run it yourself to see more: docker compose -p {ws.name} -f {ws.files.file} up",
+        hint=f"run it yourself to see more: {' '.join(ws.files.command('up'))}",
         details="\n".join(lines[-DIAGNOSIS_LOG_LINES:]),
     )
 
@@ -377,6 +409,7 @@ def status(ws: Workspace, engine: Engine) -> list[ServiceSummary]:
 class DownResult:
     removed_containers: list[str]
     removed_volumes: list[str] = field(default_factory=list)
+    kept_volumes: bool = False
 
 
 def down(
@@ -387,7 +420,14 @@ def down(
     confirm: Callable[[str], bool],
 ) -> DownResult:
     states = engine.services(ws.name)
-    doomed_volumes = engine.volumes(ws.name) if volumes else []
+    # `compose down --volumes` removes the volumes the file declares (not external ones);
+    # a volume left from a profile since disabled stays, and is not reported as deleted
+    declared = {
+        (spec or {}).get("name") or f"{ws.name}_{key}"
+        for key, spec in (ws.compose.compose.get("volumes") or {}).items()
+        if not (spec or {}).get("external")
+    }
+    doomed_volumes = [v for v in engine.volumes(ws.name) if v in declared] if volumes else []
     if doomed_volumes and not confirm(
         f"Delete {len(doomed_volumes)} volume(s) of project {ws.name} and all their data "
         f"({', '.join(doomed_volumes)})?"
@@ -399,4 +439,4 @@ def down(
     if states or doomed_volumes:
         engine.down(ws.files, volumes=volumes)
     state.clear_applied(ws.project.root)
-    return DownResult([s.name for s in states], doomed_volumes)
+    return DownResult([s.name for s in states], doomed_volumes, kept_volumes=not volumes and bool(declared))

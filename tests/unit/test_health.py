@@ -115,3 +115,12 @@ def test_a_container_started_during_up_is_judged_at_once():
     tracker = Tracker(["api"], started=0.0, timeout=60, since=datetime.now(timezone.utc) - timedelta(seconds=5))
     fresh = _aged(state("api", "exited", None, exit_code=1), 1)
     assert tracker.observe([fresh], now=1.0) == Verdict("failed", "api", "exited with code 1")
+
+
+def test_not_ready_until_compose_is_done_when_it_is_starting_things():
+    from datetime import datetime, timezone
+    tracker = Tracker(["postgres"], started=0.0, timeout=60, since=datetime.now(timezone.utc))
+    old_but_healthy = _aged(state("postgres"), 300)  # may be about to be replaced
+    assert tracker.observe([old_but_healthy], now=1.0).kind == "waiting"
+    tracker.settle(1.5)
+    assert tracker.observe([old_but_healthy], now=2.0).kind == "ready"

@@ -187,3 +187,19 @@ def test_resolve_link():
     assert resolve_link(template, {"POSTGRES_PASSWORD": "pw"}, "127.0.0.1", {5432: 15432}) == "postgres://app:pw@127.0.0.1:15432/db"
     assert resolve_link(template, {}, "0.0.0.0", {5432: 5432}) == "postgres://app:devenv@127.0.0.1:5432/db"
     assert resolve_link(template, {}, "127.0.0.1", {}) is None
+
+
+def test_api_link_follows_its_container_port():
+    result = build("profiles: [api]\napi:\n  container_port: 8000\n")
+    assert result.links["api"] == ("http://{host}:{port:8000}/",)
+
+
+def test_services_api_is_rejected_with_the_right_place():
+    with pytest.raises(ConfigError, match="the api is configured under `api:`"):
+        build("services:\n  api:\n    image: x\n")
+
+
+def test_a_later_mount_on_the_same_path_replaces_the_earlier():
+    extra = {"services": {"api": {"volumes": ["./lib:/app/src", "cache:/cache"]}}}
+    volumes = build(EXAMPLE, [extra]).compose["services"]["api"]["volumes"]
+    assert volumes == ["/project/lib:/app/src", "cache:/cache"]

@@ -192,6 +192,37 @@ def test_down_keeps_volumes_and_asks_before_deleting(ws):
     assert "proj_redis-data" in questions[0]
 
 
+def test_down_volumes_deletes_only_what_the_file_declares(ws):
+    engine = FakeEngine([[]], volumes=["proj_postgres-data", "proj_old-profile-data"])
+    result = stack.down(ws, engine, volumes=True, confirm=lambda q: True)
+    assert result.removed_volumes == ["proj_postgres-data"]
+
+
+def test_no_build_keeps_the_old_fingerprint_so_the_next_up_builds(ws):
+    engine = FakeEngine([healthy(*ALL)], images={"proj-api:devenv"})
+    stack.up(ws, engine, Recorder(), fast(build=False))
+    engine = FakeEngine([healthy(*ALL)], images={"proj-api:devenv"})
+    stack.up(ws, engine, Recorder(), fast())
+    assert engine.called("build") == [("build", ("api",))]
+
+
+def test_a_changed_dotenv_is_a_change(ws):
+    stack.up(ws, FakeEngine([healthy(*ALL)]), Recorder(), fast())
+    (ws.project.root / ".env").write_text("POSTGRES_PASSWORD=new\n")
+    engine = FakeEngine([healthy(*ALL)], images={"proj-api:devenv"})
+    assert stack.up(ws, engine, Recorder(), fast()).changed
+    assert engine.called("up")
+
+
+def test_services_from_compose_files_with_a_build_are_built_when_missing(make_project):
+    root = make_project("name: proj\nprofiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\ncompose_files: [more.yaml]\n",
+                        {"more.yaml": "services:\n  worker:\n    build: ./worker\n", "worker/Dockerfile": "FROM x\n"})
+    ws = stack.open_workspace(root)
+    engine = FakeEngine([[state("redis"), state("worker", health=None)]])
+    stack.up(ws, engine, Recorder(), fast())
+    assert engine.called("build") == [("build", ("worker",))]
+
+
 def test_down_on_nothing_does_nothing(ws):
     engine = FakeEngine([[]])
     assert stack.down(ws, engine, volumes=False, confirm=lambda q: True).removed_containers == []
