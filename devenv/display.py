@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from devenv.health import Tracker
     from devenv.stack import DownResult, ServiceSummary, UpResult
 
-_STYLE = {"healthy": "ok", "running": "ok", "unhealthy": "err", "exited": "err", "dead": "err",
+_STYLE = {"healthy": "ok", "running": "ok", "answering": "ok", "unhealthy": "err", "exited": "err", "dead": "err",
           "starting": "warn", "created": "warn", "restarting": "warn", "waiting": "dim"}
 
 

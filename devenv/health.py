@@ -53,6 +53,8 @@ class Tracker:
     # ready until Compose is done (an old container may be about to be replaced)
     since: datetime | None = None
     settled_at: float | None = None
+    # services devenv's own probe found answering before Docker's healthcheck said so
+    confirmed: set[str] = field(default_factory=set)
     progress: dict[str, ServiceProgress] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -68,10 +70,11 @@ class Tracker:
             if state is None:
                 progress.status = "waiting"
                 continue
-            progress.status = _status(state)
-            if state.ready and progress.ready_after is None:
+            ready = state.ready or (service in self.confirmed and state.state == "running")
+            progress.status = "answering" if ready and not state.ready else _status(state)
+            if ready and progress.ready_after is None:
                 progress.ready_after = now - self.started
-            elif not state.ready:
+            elif not ready:
                 progress.ready_after = None
             if failed is None and self._judged(state, now):
                 reason = failure(state)
@@ -89,6 +92,10 @@ class Tracker:
 
     def elapsed(self, now: float) -> float:
         return now - self.started
+
+    def confirm(self, service: str) -> None:
+        """devenv's own probe got an answer from this service."""
+        self.confirmed.add(service)
 
     def settle(self, now: float) -> None:
         """Compose has started everything it will start."""

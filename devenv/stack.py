@@ -163,7 +163,7 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
         try:
             verdict = health.wait(
                 tracker,
-                lambda: engine.services(ws.name),
+                lambda: _poll(ws, engine, tracker, wanted),
                 clock=clock,
                 sleep=options.sleep,
                 on_change=reporter.progress,
@@ -204,6 +204,20 @@ def _build(
         reporter.step(f"building {', '.join(todo)}")
         engine.build(ws.files, todo)
     return todo
+
+
+def _poll(ws: Workspace, engine: Engine, tracker: health.Tracker, wanted: list[str]) -> list[ServiceState]:
+    """The engine's view, plus devenv's own probe of the api: once its container runs, an
+    answer from its health URL on the host makes it ready without waiting for Docker's next
+    healthcheck tick (the first one comes a whole interval after start)."""
+    states = engine.services(ws.name)
+    if API in wanted and API not in tracker.confirmed:
+        api = next((s for s in states if s.service == API), None)
+        if api is not None and api.state == "running" and api.health != "healthy":
+            url = api_url(ws, states)
+            if url is not None and health.http_ok(url, timeout=1.0)[0]:
+                tracker.confirm(API)
+    return states
 
 
 def _fingerprint(ws: Workspace) -> str:
@@ -438,5 +452,5 @@ def down(
         )
     if states or doomed_volumes:
         engine.down(ws.files, volumes=volumes)
-    state.clear_applied(ws.project.root)
+    state.forget_containers(ws.project.root)
     return DownResult([s.name for s in states], doomed_volumes, kept_volumes=not volumes and bool(declared))

@@ -61,5 +61,10 @@ def write_applied(root: Path, applied: Applied) -> None:
     write_atomic(state_dir(root) / "state.json", json.dumps(asdict(applied), indent=2) + "\n")
 
 
-def clear_applied(root: Path) -> None:
-    (root / STATE_DIR / "state.json").unlink(missing_ok=True)
+def forget_containers(root: Path) -> None:
+    """After `down`: nothing runs any more, but the api image (and its fingerprint) remains."""
+    applied = read_applied(root)
+    if applied.fingerprint:
+        write_applied(root, Applied(fingerprint=applied.fingerprint))
+    else:
+        (root / STATE_DIR / "state.json").unlink(missing_ok=True)

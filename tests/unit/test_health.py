@@ -124,3 +124,12 @@ def test_not_ready_until_compose_is_done_when_it_is_starting_things():
     assert tracker.observe([old_but_healthy], now=1.0).kind == "waiting"
     tracker.settle(1.5)
     assert tracker.observe([old_but_healthy], now=2.0).kind == "ready"
+
+
+def test_a_confirmed_service_is_ready_before_docker_says_healthy():
+    tracker = Tracker(["api"], started=0.0, timeout=60)
+    assert tracker.observe([state("api", health="starting")], now=0.5).kind == "waiting"
+    tracker.confirm("api")
+    assert tracker.observe([state("api", health="starting")], now=0.6).kind == "ready"
+    assert tracker.progress["api"].status == "answering"
+    assert tracker.observe([state("api", "exited", None, exit_code=1)], now=0.7).kind == "failed"

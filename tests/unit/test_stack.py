@@ -236,3 +236,20 @@ def test_status_lists_configured_services_and_strangers(ws):
     ]
     assert rows[2].links == ["redis://127.0.0.1:41002/0"]
     assert 60 < rows[2].uptime < 120
+
+
+def test_the_api_is_ready_when_it_answers_from_the_host_before_docker_says_healthy(ws, api_answers):
+    starting_api = [*healthy("mailhog", "postgres", "redis"), state("api", health="starting", ports=PORTS["api"])]
+    engine = FakeEngine([[], starting_api])
+    result = stack.up(ws, engine, Recorder(), fast())
+    assert result.changed
+    assert api_answers[0] == "http://127.0.0.1:41000/health"
+    assert next(s for s in result.services if s.service == "api").ready_after is not None
+
+
+def test_down_keeps_the_api_image_fingerprint(ws):
+    stack.up(ws, FakeEngine([healthy(*ALL)]), Recorder(), fast())
+    stack.down(ws, FakeEngine([healthy(*ALL)]), volumes=False, confirm=lambda q: True)
+    engine = FakeEngine([[], healthy(*ALL)], images={"proj-api:devenv"})
+    result = stack.up(ws, engine, Recorder(), fast())
+    assert result.changed and engine.called("build") == []
