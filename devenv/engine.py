@@ -11,6 +11,7 @@ it) is not loaded for ``devenv --help``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -18,7 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -101,7 +102,13 @@ class DockerEngine:
         if shutil.which("docker") is None:
             raise _translate(FileNotFoundError("docker"))
         if os.environ.get("DEVENV_DEBUG"):
-            os.environ.setdefault("PYTHON_ON_WHALES_DEBUG", "1")  # echo its docker commands too
+            # echo python-on-whales' docker commands too (its own debug switch prints the
+            # whole environment to stdout, secrets included: not that one)
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("+ %(message)s"))
+            pow_log = logging.getLogger("python_on_whales")
+            pow_log.addHandler(handler)
+            pow_log.setLevel(logging.DEBUG)
         from python_on_whales import DockerClient
 
         self._docker = DockerClient()
@@ -128,14 +135,25 @@ class DockerEngine:
         return version
 
     def services(self, project: str) -> list[ServiceState]:
-        """Every container of a compose project, running or not."""
+        """Every container of a compose project, running or not.
+
+        `up` calls this several times a second, so it costs two docker calls whatever the
+        number of containers: one list, one inspect of them all (python-on-whales' own
+        list inspects each container with a call of its own)."""
+        from python_on_whales.utils import run
+
+        docker = self._docker.client_config.docker_cmd
         try:
-            containers = self._docker.container.list(
-                all=True, filters={"label": f"{PROJECT_LABEL}={project}"}
-            )
+            ids = run([*docker, "container", "list", "--all", "--quiet", "--no-trunc",
+                       "--filter", f"label={PROJECT_LABEL}={project}"]).split()
+            if not ids:
+                return []
+            found = json.loads(run([*docker, "container", "inspect", *ids]))
         except Exception as exc:  # noqa: BLE001 - translated
+            if "No such container" in str(getattr(exc, "stderr", "")):
+                return self.services(project)  # one went away between the two calls
             raise _translate(exc) from None
-        return sorted((_state(c) for c in containers), key=lambda s: s.service)
+        return sorted((_state(item) for item in found), key=lambda s: s.service)
 
     def logs_tail(self, container: str, lines: int = 20) -> str:
         try:
@@ -209,30 +227,42 @@ class DockerEngine:
         return result
 
 
-def _state(container: Any) -> ServiceState:
-    state = container.state
-    health = state.health
+def _state(inspected: dict[str, Any]) -> ServiceState:
+    """One container from `docker container inspect` JSON (the Engine API's shape)."""
+    state = inspected.get("State") or {}
+    health = state.get("Health")
     last_probe = ""
-    if health is not None and health.log:
-        last_probe = (health.log[-1].output or "").strip()
+    if health and health.get("Log"):
+        last_probe = (health["Log"][-1].get("Output") or "").strip()
     ports: list[Port] = []
-    for spec, bindings in (container.network_settings.ports or {}).items():
+    for spec, bindings in ((inspected.get("NetworkSettings") or {}).get("Ports") or {}).items():
         for binding in bindings or []:
             ports.append(Port(int(spec.split("/")[0]), binding.get("HostIp", ""), int(binding.get("HostPort") or 0)))
-    started = state.started_at
-    if started is not None and started.year < 2000:  # "0001-01-01": never started
-        started = None
+    labels = (inspected.get("Config") or {}).get("Labels") or {}
+    name = inspected.get("Name", "").lstrip("/")
     return ServiceState(
-        service=container.config.labels.get(SERVICE_LABEL, container.name),
-        name=container.name,
-        state=state.status or "unknown",
-        health=health.status if health is not None else None,
-        exit_code=state.exit_code or 0,
-        started_at=started,
+        service=labels.get(SERVICE_LABEL, name),
+        name=name,
+        state=state.get("Status") or "unknown",
+        health=health.get("Status") if health else None,
+        exit_code=state.get("ExitCode") or 0,
+        started_at=_timestamp(state.get("StartedAt")),
         ports=tuple(sorted(ports, key=lambda p: (p.container_port, p.host_ip))),
         last_probe=last_probe,
-        image_id=container.image or "",
+        image_id=inspected.get("Image", ""),
     )
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    """Docker's RFC 3339 times (nanoseconds, 'Z'); None for '0001-01-01…' (never started)."""
+    if not value or value.startswith("0001-"):
+        return None
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", value)
+    if not match:
+        return None
+    fraction = (match[2] or ".0")[:7]
+    zone = "+00:00" if match[3] == "Z" else match[3]
+    return datetime.fromisoformat(f"{match[1]}{fraction}{zone}")
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -295,7 +325,3 @@ def process_holding(port: int) -> str | None:
         except OSError:
             continue
     return None
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)

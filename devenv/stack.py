@@ -158,31 +158,39 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
 
     reporter.step(f"starting {', '.join(wanted)}")
     tracker = health.Tracker(wanted, started=clock(), timeout=timeout, since=_utcnow())
+    last: list[list[ServiceState]] = [[]]
+
+    def poll() -> list[ServiceState]:
+        last[0] = _poll(ws, engine, tracker, wanted)
+        return last[0]
+
     with tempfile.TemporaryFile("w+", prefix="devenv-up-") as output:
         process = engine.start_up(ws.files, wanted, output)
         try:
             verdict = health.wait(
                 tracker,
-                lambda: _poll(ws, engine, tracker, wanted),
+                poll,
                 clock=clock,
                 sleep=options.sleep,
                 on_change=reporter.progress,
                 interrupt=lambda: _compose_exit(process, output, ws, tracker, clock()),
             )
-            if verdict.kind == "ready" and API in wanted:
+            if verdict.kind == "ready" and API in wanted and API not in tracker.confirmed:
                 verdict = _wait_for_api(ws, engine, tracker, options)
         finally:
             _end(process)
             reporter.finish()
 
-    states = engine.services(ws.name)
     if verdict.kind != "ready":
-        raise diagnose(ws, engine, verdict, states)
+        raise diagnose(ws, engine, verdict, engine.services(ws.name))
+    states = last[0]
     running = set(wanted) | (set(applied.services) if applied.digest == digest else set())
     state.write_applied(ws.project.root, state.Applied(digest, image_fingerprint, tuple(sorted(running))))
     summaries = summarize(ws, states, wanted)
     for summary in summaries:
         summary.ready_after = tracker.progress[summary.service].ready_after
+        if summary.service in tracker.confirmed and summary.state == "running":
+            summary.health = "healthy"  # its health URL answered 2xx; Docker's probe lags a tick
     return UpResult(True, summaries, clock() - started, bool(built))
 
 
