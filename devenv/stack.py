@@ -424,7 +424,14 @@ def _display_host(host_ip: str) -> str:
 def status(ws: Workspace, engine: Engine) -> list[ServiceSummary]:
     states = engine.services(ws.name)
     known = list(ws.compose.services) + sorted({s.service for s in states} - set(ws.compose.services))
-    return summarize(ws, states, known)
+    rows = summarize(ws, states, known)
+    # as in `up`: an api whose health URL answers is healthy, even before Docker's first probe
+    api = next((row for row in rows if row.service == API), None)
+    if api is not None and api.state == "running" and api.health == "starting":
+        url = api_url(ws, states)
+        if url is not None and health.http_ok(url, timeout=1.0)[0]:
+            api.health = "healthy"
+    return rows
 
 
 @dataclass

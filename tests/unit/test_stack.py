@@ -253,3 +253,9 @@ def test_down_keeps_the_api_image_fingerprint(ws):
     engine = FakeEngine([[], healthy(*ALL)], images={"proj-api:devenv"})
     result = stack.up(ws, engine, Recorder(), fast())
     assert result.changed and engine.called("build") == []
+
+
+def test_status_counts_an_answering_api_as_healthy(ws, api_answers):
+    rows = stack.status(ws, FakeEngine([[state("api", health="starting", ports=PORTS["api"])]]))
+    assert next(r for r in rows if r.service == "api").health == "healthy"
+    assert api_answers == ["http://127.0.0.1:41000/health"]
