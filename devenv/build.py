@@ -80,3 +80,12 @@ def _add(digest: "hashlib._Hash", label: str, path: Path) -> None:
         digest.update(f"{label}\0missing\n".encode())
         return
     digest.update(f"{label}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+
+
+def exposed_secrets(context: Path) -> list[Path]:
+    """`.env` files a build would send to the engine (and a `COPY . .` would bake in)."""
+    patterns = dockerignore_patterns(context)
+    return [
+        path for path in sorted(context.glob(".env*"))
+        if path.is_file() and path.name != ".env.example" and not ignored(path.name, patterns)
+    ]

@@ -42,7 +42,7 @@ def _workspace():  # noqa: ANN202
     from devenv.stack import open_workspace
 
     ws = open_workspace(_directory)
-    for warning in ws.project.warnings:
+    for warning in ws.warnings:
         display.warning(warning)
     return ws
 

@@ -107,6 +107,16 @@ class Project:
     name: str
     warnings: list[str] = field(default_factory=list)
 
+    def where(self, *keys: str | int) -> str:
+        """'file:line' of the deepest of these keys the file spells out (for later errors)."""
+        try:
+            node = yaml.compose(self.config_path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        except (OSError, yaml.YAMLError):
+            node = None
+        lines = _line_index(node) if node is not None else {}
+        line = next((lines[keys[:i]] for i in range(len(keys), 0, -1) if keys[:i] in lines), 1)
+        return f"{self.config_path}:{line}"
+
 
 def find_config(start: Path) -> Path:
     """The devenv.yaml in ``start`` or the nearest parent folder."""

@@ -101,12 +101,12 @@ def assemble(
     for name, override in config.services.items():
         if name == API:
             raise ConfigError(
-                "services.api: the api is configured under `api:` (image, port, environment)",
+                f"{project.where('services', name)}: services.api: the api is configured under `api:`",
                 hint="move these settings to the top-level `api:` block of devenv.yaml",
             )
         if name not in services:
             raise ConfigError(
-                f"services.{name} overrides a profile that is not enabled",
+                f"{project.where('services', name)}: services.{name} overrides a profile that is not enabled",
                 hint=f"add {name} to `profiles:` in devenv.yaml, or remove the override",
             )
         service = services[name]
@@ -118,7 +118,8 @@ def assemble(
         for container_port in override.ports:
             if container_port not in known:
                 raise ConfigError(
-                    f"services.{name}.ports: {name} publishes no container port {container_port}",
+                    f"{project.where('services', name, 'ports', container_port)}: services.{name}.ports: "
+                    f"{name} publishes no container port {container_port}",
                     hint=f"{name} publishes {', '.join(str(p) for p in sorted(known)) or 'nothing'}",
                 )
         service["ports"] = [

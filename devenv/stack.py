@@ -67,6 +67,18 @@ class Workspace:
     def name(self) -> str:
         return self.project.name
 
+    @property
+    def warnings(self) -> list[str]:
+        found = list(self.project.warnings)
+        spec = self.compose.compose["services"].get(API, {}).get("build")
+        if isinstance(spec, dict):
+            for path in build.exposed_secrets(Path(spec["context"])):
+                found.append(
+                    f"{path} is in the api's build context and not in .dockerignore: a COPY can put "
+                    f"its secrets into the image; add {path.name} to .dockerignore"
+                )
+        return found
+
     def env(self) -> dict[str, str]:
         """The values Compose interpolates with: the shell's environment over `.env`."""
         return {**read_dotenv(self.project.root / ".env"), **os.environ}

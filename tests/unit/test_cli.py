@@ -152,3 +152,18 @@ def test_exit_codes_are_stable():
         "PORT_IN_USE": 30, "BUILD_FAILED": 31, "SERVICE_FAILED": 40, "TIMEOUT": 41,
         "ABORTED": 50, "INTERRUPTED": 130,
     }
+
+
+def test_assembly_errors_name_the_line_too(capsys, make_project):
+    root = make_project("name: proj\nprofiles: [redis]\nservices:\n  redis:\n    ports: {6380: 1}\n")
+    code, _, err = run(capsys, "-C", str(root), "config")
+    assert code == ExitCode.INVALID_CONFIG
+    assert err.splitlines()[0] == f"error: {root / 'devenv.yaml'}:5: services.redis.ports: redis publishes no container port 6380"
+
+
+def test_a_dotenv_the_api_build_would_send_is_warned_about(capsys, make_project):
+    root = make_project("name: proj\nprofiles: [api]\n", {".env": "POSTGRES_PASSWORD=s3cret\n", "Dockerfile": "FROM x\n"})
+    code, out, err = run(capsys, "-C", str(root), "config")
+    assert code == 0
+    assert err.startswith(f"warning: {root / '.env'} is in the api's build context and not in .dockerignore")
+    assert "s3cret" not in out
