@@ -8,6 +8,7 @@ else is reported as unexpected with its traceback written to a log file. Heavy m
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from devenv import __version__
-from devenv.errors import AbortedError, DevenvError, ExitCode
+from devenv.errors import AbortedError, DevenvError, ExitCode, InterruptedByUser
 
 app = typer.Typer(
     name="devenv",
@@ -144,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
     console.reset()
     command = typer.main.get_command(app)
+    previous = _catch_ctrl_c()
     try:
         result = command.main(args=argv, prog_name="devenv", standalone_mode=False)
         return int(result) if isinstance(result, int) else ExitCode.OK
@@ -157,14 +159,28 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # usage errors: unknown option, bad value
         exc.show()
         return ExitCode.USAGE
-    except (KeyboardInterrupt, typer.Abort):
-        console.err.print("\ninterrupted; what had started keeps running (`devenv status`, `devenv down`)")
-        return ExitCode.INTERRUPTED
+    except typer.Abort:
+        return int(InterruptedByUser.code)
     except Exception as exc:  # noqa: BLE001 - the one place unexpected errors end up
         path = _write_crash_log()
         console.err.print(f"[err]error:[/] unexpected {type(exc).__name__}: {exc}")
         console.err.print(f"[dim]hint:[/] this is a bug in devenv; the traceback is in {path}")
         return ExitCode.UNEXPECTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _catch_ctrl_c():  # noqa: ANN202
+    def interrupted(signum: int, frame: object) -> None:
+        raise InterruptedByUser(
+            "interrupted", hint="what had started keeps running: `devenv status` shows it, `devenv down` stops it"
+        )
+
+    try:
+        return signal.signal(signal.SIGINT, interrupted)
+    except ValueError:  # not the main thread (an embedding program): leave Ctrl-C alone
+        return None
 
 
 def _write_crash_log() -> Path:

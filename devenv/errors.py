@@ -93,3 +93,11 @@ class StartTimeoutError(DevenvError):
 
 class AbortedError(DevenvError):
     code = ExitCode.ABORTED
+
+
+class InterruptedByUser(DevenvError):
+    """Ctrl-C. Raised from devenv's own SIGINT handler, so cleanup code runs and the CLI
+    renders it like any other error (a bare KeyboardInterrupt is swallowed by the CLI
+    framework into a silent exit)."""
+
+    code = ExitCode.INTERRUPTED

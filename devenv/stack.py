@@ -331,18 +331,29 @@ def _service_of(container: str, ws: Workspace) -> str | None:
 
 
 def _end(process: subprocess.Popen[str]) -> None:
-    """`compose up` may still be waiting on dependencies: end it and its children."""
-    if process.poll() is not None:
-        return
+    """`compose up` may still be waiting on dependencies: end it, and the compose plugin the
+    docker CLI runs as its child (they share a process group of their own)."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except OSError:
+            process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)  # anyone left in the group?
+        except OSError:
+            return
+        time.sleep(0.05)
     try:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGKILL)
     except OSError:
-        process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        pass
 
 
 def diagnose(ws: Workspace, engine: Engine, verdict: health.Verdict, states: list[ServiceState]) -> Exception:

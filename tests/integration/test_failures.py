@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import containers, new_name, run_devenv, status, teardown
+from tests.integration.conftest import containers, new_name, run_devenv, status, teardown, wait_for
 
 
 @pytest.fixture
@@ -172,3 +174,43 @@ def test_compose_plugin_missing_or_too_old(project, tmp_path, compose, message):
     root, env = project("profiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\n")
     result = run_devenv("up", cwd=root, env={**env, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
     assert_one_error(result, 22, message)
+
+
+def test_ctrl_c_ends_the_compose_process_devenv_started(project):
+    root, env = project(
+        """
+        profiles: [redis]
+        services:
+          redis: {ports: {6379: 0}}
+        compose_files: [slow.yaml]
+        """,
+        {"slow.yaml": """
+            services:
+              redis:
+                healthcheck:
+                  test: ["CMD-SHELL", "exit 1"]
+                  interval: 1s
+                  start_period: 120s
+              worker:
+                image: redis:7-alpine
+                depends_on:
+                  redis: {condition: service_healthy}
+        """},
+    )
+    name = env["DEVENV_PROJECT_NAME"]
+    process = subprocess.Popen([sys.executable, "-m", "devenv", "up"], cwd=root, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "NO_COLOR": "1", **env})
+
+    def compose_running() -> bool:
+        found = subprocess.run(["pgrep", "-f", f"compose --project-name {name} "], capture_output=True)
+        return found.returncode == 0
+
+    # compose up blocks: the worker waits for a redis that never turns healthy
+    assert wait_for(compose_running, timeout=30), "compose up never started"
+    time.sleep(1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "error: interrupted" in err and "Traceback" not in err
+    assert not compose_running(), "devenv left its `docker compose up` running"

@@ -145,6 +145,22 @@ def test_unexpected_errors_say_so_and_leave_a_log(capsys, make_project, monkeypa
     assert "Traceback" in log.read_text() and "ZeroDivisionError: boom" in log.read_text()
 
 
+def test_ctrl_c_is_rendered_like_any_error(capsys, make_project, monkeypatch):
+    import os
+    import signal
+
+    def interrupted():
+        os.kill(os.getpid(), signal.SIGINT)
+        raise AssertionError("SIGINT should have interrupted")
+
+    monkeypatch.setattr(cli, "make_engine", interrupted)
+    root = make_project(CONFIG)
+    code, _, err = run(capsys, "-C", str(root), "status")
+    assert code == ExitCode.INTERRUPTED == 130
+    assert err.splitlines()[0] == "error: interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_exit_codes_are_stable():
     assert {c.name: c.value for c in ExitCode} == {
         "OK": 0, "UNEXPECTED": 1, "USAGE": 2, "NO_PROJECT": 10, "INVALID_CONFIG": 11,
