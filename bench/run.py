@@ -268,42 +268,38 @@ def cold_start(bench: Bench, runs: int) -> Scenario:
     return result
 
 
-def warm_noop(bench: Bench, runs: int) -> Scenario:
-    result = Scenario("2 warm no-op")
-    devenv_up, compose_up = bench.devenv_cmd("up"), bench.compose_cmd("up", "-d", "--wait")
-    bench.run(devenv_up)  # untimed warm-up: the stack is up, healthy and recorded by devenv
-    bench.run(compose_up)
+def alternating_pairs(bench: Bench, result: Scenario, devenv_cmd: list[str], compose_cmd: list[str],
+                      runs: int, note=None) -> Scenario:
+    """Time devenv and compose N times each, in pairs whose order alternates."""
+    bench.run(devenv_cmd)  # untimed warm-up of each side
+    bench.run(compose_cmd)
     for pair in range(runs):
-        order = [(result.devenv, devenv_up, "devenv"), (result.compose, compose_up, "compose")]
+        order = [(result.devenv, devenv_cmd, "devenv"), (result.compose, compose_cmd, "compose")]
         if pair % 2:
             order.reverse()
         line = []
         for side, cmd, key in order:
             seconds, done = bench.run(cmd)
             side.times.append(seconds)
-            if key == "devenv":
-                side.notes.append("nothing changed" if "nothing changed" in done.stdout else "restarted")
+            if key == "devenv" and note is not None:
+                side.notes.append(note(done))
             line.append(f"{key} {seconds:6.3f}s")
         say(f"  pair {pair + 1}/{runs}: " + ", ".join(line))
     return result
+
+
+def warm_noop(bench: Bench, runs: int) -> Scenario:
+    # the warm-up leaves the stack up, healthy and recorded by devenv
+    return alternating_pairs(
+        bench, Scenario("2 warm no-op"), bench.devenv_cmd("up"), bench.compose_cmd("up", "-d", "--wait"), runs,
+        note=lambda done: "nothing changed" if "nothing changed" in done.stdout else "restarted",
+    )
 
 
 def help_text(bench: Bench, runs: int) -> Scenario:
-    result = Scenario("3 --help")
-    devenv_help, compose_help = bench.devenv_cmd("--help"), ["docker", "compose", "--help"]
-    bench.run(devenv_help)  # warm-up each (disk cache, .pyc files)
-    bench.run(compose_help)
-    for pair in range(runs):
-        order = [(result.devenv, devenv_help, "devenv"), (result.compose, compose_help, "compose")]
-        if pair % 2:
-            order.reverse()
-        line = []
-        for side, cmd, key in order:
-            seconds, _ = bench.run(cmd)
-            side.times.append(seconds)
-            line.append(f"{key} {seconds:6.3f}s")
-        say(f"  pair {pair + 1}/{runs}: " + ", ".join(line))
-    return result
+    return alternating_pairs(
+        bench, Scenario("3 --help"), bench.devenv_cmd("--help"), ["docker", "compose", "--help"], runs
+    )
 
 
 # -- reporting --------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def make_engine():  # noqa: ANN201 - the seam tests replace with a fake engine
 
 def _workspace():  # noqa: ANN202
     from devenv import display
-    from devenv.stack import open_workspace
+    from devenv.workspace import open_workspace
 
     ws = open_workspace(_directory)
     for warning in ws.warnings:
@@ -85,11 +85,12 @@ def up(
     ] = None,
 ) -> int:
     """Build what changed, start the stack in dependency order and wait until it answers."""
-    from devenv import display, stack
+    from devenv import display
+    from devenv.up import UpOptions, up as start
 
     ws = _workspace()
-    result = stack.up(ws, make_engine(), display.reporter(),
-                      stack.UpOptions(services=profile or None, build=build, timeout=timeout))
+    result = start(ws, make_engine(), display.reporter(),
+                   UpOptions(services=profile or None, build=build, timeout=timeout))
     display.up_result(ws.name, result)
     return ExitCode.OK
 

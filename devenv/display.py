@@ -14,7 +14,9 @@ from devenv.errors import DevenvError
 
 if TYPE_CHECKING:
     from devenv.health import Tracker
-    from devenv.stack import DownResult, ServiceSummary, UpResult
+    from devenv.stack import DownResult
+    from devenv.up import UpResult
+    from devenv.workspace import ServiceSummary
 
 _STYLE = {"healthy": "ok", "running": "ok", "answering": "ok", "unhealthy": "err", "exited": "err", "dead": "err",
           "starting": "warn", "created": "warn", "restarting": "warn", "waiting": "dim"}

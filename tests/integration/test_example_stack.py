@@ -4,6 +4,7 @@ in file order (it is started once; the last test takes it down)."""
 from __future__ import annotations
 
 import subprocess
+import uuid
 
 import pytest
 
@@ -16,10 +17,12 @@ from tests.integration.conftest import (
 def shop(tmp_path_factory, docker_engine):
     name = new_name("shop")
     root = copy_example(tmp_path_factory.mktemp("shop") / "shop")
+    secret = f"pw-{uuid.uuid4().hex}"
+    (root / ".env").write_text(f"POSTGRES_PASSWORD={secret}\n")  # as a team keeps its secrets
     env = {"DEVENV_PROJECT_NAME": name}
     first = run_devenv("up", cwd=root, env=env)
     try:
-        yield {"name": name, "root": root, "env": env, "first": first}
+        yield {"name": name, "root": root, "env": env, "first": first, "secret": secret}
     finally:
         teardown(name)
 
@@ -33,7 +36,7 @@ def test_up_brings_all_four_services_healthy_and_prints_their_urls(shop):
     first = shop["first"]
     assert first.returncode == 0, first.stdout + first.stderr
     assert f"{shop['name']} is up in" in first.stdout
-    assert "postgres://app:devenv@127.0.0.1:" in first.stdout
+    assert "postgres://app:***@127.0.0.1:" in first.stdout  # the .env password, not printed
     assert "redis://127.0.0.1:" in first.stdout
     services = status(shop["root"], shop["env"])
     assert {s: (v["state"], v["health"]) for s, v in services.items()} == {
@@ -62,6 +65,22 @@ def test_a_signup_writes_postgres_caches_in_redis_and_mails_through_mailhog(shop
     found = wait_for(delivered, timeout=10)
     assert found, "the welcome mail never reached Mailhog"
     assert found["items"][0]["Content"]["Headers"]["Subject"] == ["Welcome to shop"]
+
+
+def test_the_secret_from_dotenv_is_used_but_never_written_into_files_or_images(shop):
+    secret, name = shop["secret"], shop["name"]
+    assert secret not in (shop["root"] / ".devenv" / "compose.yaml").read_text()
+    assert secret not in (shop["root"] / ".devenv" / "state.json").read_text()
+    for command in (["docker", "image", "inspect", f"{name}-api:devenv"],
+                    ["docker", "history", "--no-trunc", f"{name}-api:devenv"]):
+        assert secret not in subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert secret not in shop["first"].stdout + shop["first"].stderr
+    # ...and the api really connects with it (health said db ok), as a non-root user
+    uid = subprocess.run(["docker", "exec", f"{name}-api-1", "id", "-u"], capture_output=True, text=True, check=True)
+    assert uid.stdout.strip() != "0"
+    database_url = subprocess.run(["docker", "exec", f"{name}-api-1", "printenv", "DATABASE_URL"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+    assert database_url == f"postgres://app:{secret}@postgres:5432/app"
 
 
 def test_a_second_up_changes_nothing(shop):
