@@ -76,7 +76,8 @@ def up(
     ] = None,
     build: Annotated[
         Optional[bool],
-        typer.Option("--build/--no-build", help="Always / never build the api. Default: when its build inputs changed.",
+        typer.Option("--build/--no-build", help="Always / never build the images the stack builds (the api, and "
+                     "compose_files services with a build). Default: when missing, or the api's build inputs changed.",
                      show_default=False),
     ] = None,
     timeout: Annotated[
@@ -137,7 +138,10 @@ def _confirm(question: str) -> bool:
             "refusing to delete data without confirmation (no terminal to ask on)",
             hint="add --yes to confirm",
         )
-    return typer.confirm(question, default=False)
+    try:
+        return typer.confirm(question, default=False)
+    except typer.Abort:  # Ctrl-D at the prompt: the same as no
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:

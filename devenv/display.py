@@ -118,7 +118,7 @@ def services_table(rows: list[ServiceSummary], *, uptime: bool = False) -> Table
 
 def up_result(name: str, result: UpResult) -> None:
     if result.changed:
-        built = " (api image rebuilt)" if result.built else ""
+        built = f" (built {', '.join(result.built)})" if result.built else ""
         console.out.print(f"[ok]✔[/] {name} is up in {result.elapsed:.1f}s{built}")
     else:
         console.out.print(f"[ok]✔[/] {name} is already up; nothing changed")

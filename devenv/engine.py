@@ -189,7 +189,15 @@ class DockerEngine:
         cmd = files.command("build", *services)
         result = self._run(cmd, check=False, env=files.env)
         if result.returncode != 0:
+            self._remove_failed_step(result.stdout + result.stderr)
             raise _build_error(services, result.stdout + "\n" + result.stderr, " ".join(files.command("build", *services)))
+
+    def _remove_failed_step(self, output: str) -> None:
+        """The classic builder keeps the container of a failed step; remove that one (named
+        in its output), and nothing else."""
+        leftovers = re.findall(r"---> Running in ([0-9a-f]{12,64})", output)
+        if leftovers:
+            self._run(["docker", "container", "rm", "--force", leftovers[-1]], check=False)
 
     def start_up(self, files: ComposeFiles, services: list[str], output: IO[str]) -> subprocess.Popen[str]:
         """Start `compose up -d` without waiting for it; the caller owns (and ends) the process."""
@@ -250,6 +258,7 @@ def _state(inspected: dict[str, Any]) -> ServiceState:
         ports=tuple(sorted(ports, key=lambda p: (p.container_port, p.host_ip))),
         last_probe=last_probe,
         image_id=inspected.get("Image", ""),
+        id=inspected.get("Id", ""),
     )
 
 

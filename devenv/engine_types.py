@@ -27,6 +27,7 @@ class ServiceState:
     ports: tuple[Port, ...] = ()
     last_probe: str = ""  # output of the last health probe
     image_id: str = ""
+    id: str = ""  # the container's id: a recreated container has a new one
 
     @property
     def ready(self) -> bool:

@@ -53,8 +53,9 @@ class Tracker:
     # ready until Compose is done (an old container may be about to be replaced)
     since: datetime | None = None
     settled_at: float | None = None
-    # services devenv's own probe found answering before Docker's healthcheck said so
-    confirmed: set[str] = field(default_factory=set)
+    # containers (service -> container id) devenv's own probe found answering before
+    # Docker's healthcheck said so; a recreated container must answer again
+    confirmed: dict[str, str] = field(default_factory=dict)
     progress: dict[str, ServiceProgress] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -70,7 +71,7 @@ class Tracker:
             if state is None:
                 progress.status = "waiting"
                 continue
-            ready = state.ready or (service in self.confirmed and state.state == "running")
+            ready = state.ready or (self.confirmed.get(service) == state.id and state.state == "running")
             progress.status = "answering" if ready and not state.ready else _status(state)
             if ready and progress.ready_after is None:
                 progress.ready_after = now - self.started
@@ -93,9 +94,9 @@ class Tracker:
     def elapsed(self, now: float) -> float:
         return now - self.started
 
-    def confirm(self, service: str) -> None:
-        """devenv's own probe got an answer from this service."""
-        self.confirmed.add(service)
+    def confirm(self, state: ServiceState) -> None:
+        """devenv's own probe got an answer from this container."""
+        self.confirmed[state.service] = state.id
 
     def settle(self, now: float) -> None:
         """Compose has started everything it will start."""

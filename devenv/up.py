@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,7 +32,7 @@ class UpResult:
     changed: bool
     services: list[ServiceSummary]
     elapsed: float
-    built: bool = False
+    built: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -62,8 +62,12 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
     )
     if unchanged:
         states = engine.services(ws.name)
-        if _all_ready(states, wanted) and _api_answers(ws, states, wanted):
-            return UpResult(False, summarize(ws, states, wanted), clock() - started)
+        if _answering(ws, states, wanted):
+            rows = summarize(ws, states, wanted)
+            for row in rows:
+                if row.service == API:
+                    row.health = "healthy"  # it answered just now
+            return UpResult(False, rows, clock() - started)
 
     engine.compose_version()
     engine.ping()
@@ -95,7 +99,7 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
                 on_change=reporter.progress,
                 interrupt=lambda: _compose_exit(process, output, ws, tracker, clock()),
             )
-            if verdict.kind == "ready" and API in wanted and API not in tracker.confirmed:
+            if verdict.kind == "ready" and API in wanted and not _confirmed(tracker, last[0]):
                 verdict = _wait_for_api(ws, engine, tracker, options)
         finally:
             _end(process)
@@ -109,9 +113,9 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
     summaries = summarize(ws, states, wanted)
     for summary in summaries:
         summary.ready_after = tracker.progress[summary.service].ready_after
-        if summary.service in tracker.confirmed and summary.state == "running":
+        if summary.service == API and summary.state == "running" and _confirmed(tracker, states):
             summary.health = "healthy"  # its health URL answered 2xx; Docker's probe lags a tick
-    return UpResult(True, summaries, clock() - started, bool(built))
+    return UpResult(True, summaries, clock() - started, built)
 
 
 def _build(
@@ -139,13 +143,19 @@ def _poll(ws: Workspace, engine: Engine, tracker: health.Tracker, wanted: list[s
     answer from its health URL on the host makes it ready without waiting for Docker's next
     healthcheck tick (the first one comes a whole interval after start)."""
     states = engine.services(ws.name)
-    if API in wanted and API not in tracker.confirmed:
+    if API in wanted and not _confirmed(tracker, states):
         api = next((s for s in states if s.service == API), None)
         if api is not None and api.state == "running" and api.health != "healthy":
             url = api_url(ws, states)
             if url is not None and health.http_ok(url, timeout=1.0)[0]:
-                tracker.confirm(API)
+                tracker.confirm(api)
     return states
+
+
+def _confirmed(tracker: health.Tracker, states: list[ServiceState]) -> bool:
+    """The api container running now is the one whose health URL answered."""
+    api = next((s for s in states if s.service == API), None)
+    return api is not None and tracker.confirmed.get(API) == api.id
 
 
 def _fingerprint(ws: Workspace) -> str:
@@ -162,16 +172,19 @@ def _fingerprint(ws: Workspace) -> str:
     return build.context_fingerprint(context, context / spec.get("dockerfile", "Dockerfile"), mounted)
 
 
-def _all_ready(states: list[ServiceState], wanted: list[str]) -> bool:
+def _answering(ws: Workspace, states: list[ServiceState], wanted: list[str]) -> bool:
+    """Every wanted service ready by Docker's account, and the api answering from the host
+    (by the same rule as `up` and `status`: its answer counts before Docker's next probe)."""
     ready = {s.service for s in states if s.ready}
-    return all(service in ready for service in wanted)
-
-
-def _api_answers(ws: Workspace, states: list[ServiceState], wanted: list[str]) -> bool:
+    if not all(service in ready for service in wanted if service != API):
+        return False
     if API not in wanted:
         return True
+    api = next((s for s in states if s.service == API), None)
+    if api is None or api.state != "running" or api.health == "unhealthy":
+        return False
     url = api_url(ws, states)
-    return url is None or health.http_ok(url)[0]
+    return api.ready if url is None else health.http_ok(url)[0]
 
 
 def _wait_for_api(ws: Workspace, engine: Engine, tracker: health.Tracker, options: UpOptions) -> health.Verdict:

@@ -38,7 +38,7 @@ def make_project(tmp_path: Path):
 
 def state(service: str, status: str = "running", health: str | None = "healthy", *,
           ports: dict[int, int] | None = None, exit_code: int = 0, probe: str = "",
-          project: str = "proj") -> ServiceState:
+          project: str = "proj", id: str = "") -> ServiceState:
     return ServiceState(
         service=service,
         name=f"{project}-{service}-1",
@@ -48,6 +48,7 @@ def state(service: str, status: str = "running", health: str | None = "healthy",
         started_at=datetime.now(timezone.utc) - timedelta(seconds=65),
         ports=tuple(Port(c, "127.0.0.1", h) for c, h in (ports or {}).items()),
         last_probe=probe,
+        id=id or f"{project}-{service}-container",
     )
 
 

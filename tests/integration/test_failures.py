@@ -126,6 +126,9 @@ def test_a_failing_api_build_shows_the_failing_step(project):
     assert lines[1].endswith(": RUN echo 'npm ERR! missing script: build' && exit 3")
     assert any("returned a non-zero code: 3" in line for line in lines)
     assert "npm ERR! missing script: build" in "\n".join(lines[2:])
+    # the classic builder's container of the failed step is not left behind
+    step = next(line.split("Running in ")[1] for line in lines if "Running in " in line)
+    assert subprocess.run(["docker", "ps", "-aq", "--filter", f"id={step}"], capture_output=True, text=True).stdout == ""
     assert containers(env["DEVENV_PROJECT_NAME"]) == []
 
 

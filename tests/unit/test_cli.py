@@ -117,6 +117,24 @@ def test_down_volumes_without_a_terminal_refuses(capsys, make_project, monkeypat
     assert code == 0 and "deleted volumes: proj_redis-data" in out
 
 
+def test_ctrl_d_at_the_prompt_is_a_no(capsys, make_project, monkeypatch):
+    import io
+
+    fake = FakeEngine([[state("redis")]], volumes=["proj_redis-data"])
+    monkeypatch.setattr(cli, "make_engine", lambda: fake)
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal(""))  # EOF at once, as after Ctrl-D
+    root = make_project(CONFIG)
+    code, _, err = run(capsys, "-C", str(root), "down", "--volumes")
+    assert code == ExitCode.ABORTED
+    assert "error: nothing was removed" in err
+    assert fake.called("down") == []
+
+
 def test_engine_errors_are_one_line_and_a_hint(capsys, make_project, monkeypatch):
     def no_docker():
         raise NoDockerError("the docker command was not found", hint="install Docker")

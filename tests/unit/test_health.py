@@ -129,7 +129,9 @@ def test_not_ready_until_compose_is_done_when_it_is_starting_things():
 def test_a_confirmed_service_is_ready_before_docker_says_healthy():
     tracker = Tracker(["api"], started=0.0, timeout=60)
     assert tracker.observe([state("api", health="starting")], now=0.5).kind == "waiting"
-    tracker.confirm("api")
+    tracker.confirm(state("api", health="starting"))
     assert tracker.observe([state("api", health="starting")], now=0.6).kind == "ready"
     assert tracker.progress["api"].status == "answering"
+    # a recreated container has to answer for itself
+    assert tracker.observe([state("api", health="starting", id="new")], now=0.65).kind == "waiting"
     assert tracker.observe([state("api", "exited", None, exit_code=1)], now=0.7).kind == "failed"

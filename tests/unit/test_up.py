@@ -17,7 +17,7 @@ def test_first_up_builds_starts_waits_and_summarizes(ws, api_answers):
     engine = FakeEngine([[], [], [state("postgres", health="starting")], healthy(*ALL)])
     reporter = Recorder()
     result = up(ws, engine, reporter, fast())
-    assert result.changed and result.built
+    assert result.changed and result.built == ["api"]
     assert engine.called("build") == [("build", ("api",))]
     assert engine.called("up") == [("up", ("mailhog", "postgres", "redis", "api"))]
     assert reporter.steps == ["building api", "starting mailhog, postgres, redis, api"]
@@ -43,7 +43,7 @@ def test_up_after_a_service_stopped_starts_again_without_building(ws):
     engine = FakeEngine([healthy("mailhog", "redis", "api"), healthy("mailhog", "redis", "api"), healthy(*ALL)],
                         images={"proj-api:devenv"})
     result = up(ws, engine, Recorder(), fast())
-    assert result.changed and not result.built
+    assert result.changed and result.built == []
     assert engine.called("build") == [] and len(engine.called("up")) == 1
 
 
@@ -159,3 +159,19 @@ def test_the_api_is_ready_when_it_answers_from_the_host_before_docker_says_healt
     assert result.changed
     assert api_answers[0] == "http://127.0.0.1:41000/health"
     assert next(s for s in result.services if s.service == "api").ready_after is not None
+
+
+def test_the_fast_path_accepts_an_api_that_answers_before_docker_says_healthy(ws):
+    stack_up = [*healthy("mailhog", "postgres", "redis"), state("api", health="starting", ports=PORTS["api"])]
+    up(ws, FakeEngine([stack_up]), Recorder(), fast())
+    engine = FakeEngine([stack_up], images={"proj-api:devenv"})
+    result = up(ws, engine, Recorder(), fast())
+    assert not result.changed and [c[0] for c in engine.calls] == ["services"]
+    assert next(s for s in result.services if s.service == "api").health == "healthy"
+
+
+def test_the_fast_path_is_not_taken_when_the_api_stopped(ws):
+    up(ws, FakeEngine([healthy(*ALL)]), Recorder(), fast())
+    stopped = [*healthy("mailhog", "postgres", "redis"), state("api", "exited", None)]
+    engine = FakeEngine([stopped, stopped, healthy(*ALL)], images={"proj-api:devenv"})
+    assert up(ws, engine, Recorder(), fast()).changed
