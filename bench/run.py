@@ -262,7 +262,7 @@ def cold_start(bench: Bench, runs: int) -> Scenario:
             side.details.append(detail)
             side.lags.append(lag)
             if key == "devenv":
-                side.notes.append("rebuilt" if "rebuilt" in done.stdout else "")
+                side.notes.append("rebuilt" if "(built " in done.stdout else "")
             line.append(f"{key} {seconds:6.3f}s (api: {detail})")
         say(f"  pair {pair + 1}/{runs}: " + ", ".join(line))
     return result
