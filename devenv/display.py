@@ -136,6 +136,7 @@ def status_json(name: str, rows: list[ServiceSummary]) -> None:
         "project": name,
         "services": [
             {"service": r.service, "state": r.state, "health": r.health, "urls": r.links,
+             "ports": [{"container": p.container_port, "host_ip": p.host_ip, "host": p.host_port} for p in r.ports],
              "uptime_seconds": None if r.uptime is None else round(r.uptime, 1)}
             for r in rows
         ],

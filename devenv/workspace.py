@@ -18,7 +18,7 @@ from typing import Protocol
 
 from devenv import build, health, state
 from devenv.config import Project, load_project, read_dotenv
-from devenv.engine_types import ComposeFiles, ServiceState
+from devenv.engine_types import ComposeFiles, Port, ServiceState
 from devenv.project import API, ComposeProject, load_compose_project, resolve_link
 
 
@@ -102,6 +102,7 @@ class ServiceSummary:
     links: list[str]
     ready_after: float | None = None
     uptime: float | None = None
+    ports: tuple[Port, ...] = ()
 
 
 def api_url(ws: Workspace, states: list[ServiceState]) -> str | None:
@@ -148,6 +149,7 @@ def summarize(ws: Workspace, states: list[ServiceState], wanted: list[str] | Non
                 current.health if current else None,
                 links,
                 uptime=uptime,
+                ports=current.ports if current else (),
             )
         )
     return summaries

@@ -68,7 +68,7 @@ def test_a_busy_port_is_named_before_anything_starts(project):
 def test_a_port_held_by_another_projects_container_names_it(project):
     other_root, other_env = project("profiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\n")
     assert run_devenv("up", cwd=other_root, env=other_env).returncode == 0
-    taken = int(status(other_root, other_env)["redis"]["urls"][0].rsplit(":", 1)[1].split("/")[0])
+    taken = status(other_root, other_env)["redis"]["ports"][0]["host"]
     root, env = project(f"profiles: [redis]\nservices:\n  redis: {{ports: {{6379: {taken}}}}}\n")
     result = run_devenv("up", cwd=root, env=env)
     assert_one_error(result, 30, f"port 127.0.0.1:{taken} for redis is already in use by container "

@@ -101,6 +101,7 @@ def test_status_json(capsys, make_project, engine):
     assert data["services"][0] | {"uptime_seconds": None} == {
         "service": "redis", "state": "running", "health": "healthy",
         "urls": ["redis://127.0.0.1:41002/0"], "uptime_seconds": None,
+        "ports": [{"container": 6379, "host_ip": "127.0.0.1", "host": 41002}],
     }
 
 
