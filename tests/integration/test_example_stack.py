@@ -110,6 +110,31 @@ def test_stopping_postgres_turns_health_503_and_status_shows_it(shop):
     assert wait_for(lambda: http("GET", api + "health")[0] == 200, timeout=15)
 
 
+def test_the_dev_target_reloads_a_source_edit_without_a_rebuild(shop):
+    api = url_of(shop, "api", "http://")
+    server = shop["root"] / "src" / "server.js"
+    original = server.read_text()
+    assert "no route for" in original
+
+    def serving(text: str):
+        def check() -> bool:
+            try:
+                return text in str(http("GET", api + "nope")[1])
+            except OSError:  # the server is restarting
+                return False
+        return check
+
+    server.write_text(original.replace("no route for", "nothing lives at"))
+    try:
+        assert wait_for(serving("nothing lives at"), timeout=20), "the api did not pick up the edit"
+    finally:
+        server.write_text(original)
+    assert wait_for(serving("no route for"), timeout=20), "the api did not pick up the revert"
+    # the source is bind-mounted, so the edit is not a build input: `up` has nothing to do
+    again = run_devenv("up", cwd=shop["root"], env=shop["env"])
+    assert "nothing changed" in again.stdout, again.stdout + again.stderr
+
+
 def test_down_keeps_the_data_and_down_volumes_removes_it(shop):
     name, root, env = shop["name"], shop["root"], shop["env"]
     kept = volumes(name)
