@@ -165,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return ExitCode.USAGE
     except typer.Abort:
-        return int(InterruptedByUser.code)
+        from devenv import display
+
+        display.error(AbortedError("aborted", hint="nothing was changed"))
+        return int(AbortedError.code)
     except Exception as exc:  # noqa: BLE001 - the one place unexpected errors end up
         path = _write_crash_log()
         console.err.print(f"[err]error:[/] unexpected {type(exc).__name__}: {exc}")

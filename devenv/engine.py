@@ -195,9 +195,11 @@ class DockerEngine:
     def _remove_failed_step(self, output: str) -> None:
         """The classic builder keeps the container of a failed step; remove that one (named
         in its output), and nothing else."""
-        leftovers = re.findall(r"---> Running in ([0-9a-f]{12,64})", output)
+        started = re.findall(r"---> Running in ([0-9a-f]{12,64})", output)
+        removed = set(re.findall(r"Removing intermediate container ([0-9a-f]{12,64})", output))
+        leftovers = [container for container in started if container not in removed]
         if leftovers:
-            self._run(["docker", "container", "rm", "--force", leftovers[-1]], check=False)
+            self._run(["docker", "container", "rm", "--force", *leftovers], check=False)
 
     def start_up(self, files: ComposeFiles, services: list[str], output: IO[str]) -> subprocess.Popen[str]:
         """Start `compose up -d` without waiting for it; the caller owns (and ends) the process."""

@@ -71,7 +71,9 @@ class Tracker:
             if state is None:
                 progress.status = "waiting"
                 continue
-            ready = state.ready or (self.confirmed.get(service) == state.id and state.state == "running")
+            ready = state.ready or (
+                self.confirmed.get(service) == state.id and state.state == "running" and state.health != "unhealthy"
+            )
             progress.status = "answering" if ready and not state.ready else _status(state)
             if ready and progress.ready_after is None:
                 progress.ready_after = now - self.started

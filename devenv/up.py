@@ -145,7 +145,7 @@ def _poll(ws: Workspace, engine: Engine, tracker: health.Tracker, wanted: list[s
     states = engine.services(ws.name)
     if API in wanted and not _confirmed(tracker, states):
         api = next((s for s in states if s.service == API), None)
-        if api is not None and api.state == "running" and api.health != "healthy":
+        if api is not None and api.state == "running" and api.health == "starting":
             url = api_url(ws, states)
             if url is not None and health.http_ok(url, timeout=1.0)[0]:
                 tracker.confirm(api)

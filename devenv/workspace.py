@@ -116,7 +116,7 @@ def api_url(ws: Workspace, states: list[ServiceState]) -> str | None:
     return f"http://{host}:{port.host_port}{ws.compose.health_path}"
 
 
-_SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.I)
+_SECRET_NAME = re.compile(r"(^|_)(PASSWORD|PASSWD|PASS|SECRET|TOKEN|KEY)(_|$)", re.I)
 
 
 def printable_env(env: dict[str, str]) -> dict[str, str]:

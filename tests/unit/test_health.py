@@ -135,3 +135,9 @@ def test_a_confirmed_service_is_ready_before_docker_says_healthy():
     # a recreated container has to answer for itself
     assert tracker.observe([state("api", health="starting", id="new")], now=0.65).kind == "waiting"
     assert tracker.observe([state("api", "exited", None, exit_code=1)], now=0.7).kind == "failed"
+
+
+def test_an_unhealthy_container_is_not_ready_even_if_it_answered():
+    tracker = Tracker(["api"], started=0.0, timeout=60)
+    tracker.confirm(state("api", health="starting"))
+    assert tracker.observe([state("api", health="unhealthy")], now=1.0).kind == "failed"

@@ -62,3 +62,10 @@ def test_secrets_the_user_set_are_masked_in_urls(ws, monkeypatch):
     (ws.project.root / ".env").write_text("POSTGRES_PASSWORD=hunter2\n")
     rows = status(ws, FakeEngine([[state("postgres", ports=PORTS["postgres"])]]))
     assert rows[1].links == ["postgres://shop:***@127.0.0.1:41001/app"]
+
+
+def test_masking_matches_secret_words_not_substrings():
+    from devenv.workspace import printable_env
+    env = {"API_KEY": "k", "GITHUB_TOKEN": "t", "DB_PASS": "p", "KEYSPACE": "ks", "MONKEY": "m", "EMPTY_PASSWORD": ""}
+    assert printable_env(env) == {"API_KEY": "***", "GITHUB_TOKEN": "***", "DB_PASS": "***",
+                                  "KEYSPACE": "ks", "MONKEY": "m", "EMPTY_PASSWORD": ""}
