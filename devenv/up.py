@@ -21,6 +21,7 @@ from pathlib import Path
 from devenv import build, health, state
 from devenv.engine_types import ServiceState
 from devenv.errors import EngineError, PortInUseError, ServiceFailedError, StartTimeoutError
+from devenv.hostports import port_is_free, process_holding
 from devenv.project import API
 from devenv.workspace import Engine, Reporter, ServiceSummary, Workspace, api_url, summarize
 
@@ -217,7 +218,7 @@ def _compose_exit(
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in reversed(lines):
         lowered = line.lower()
-        if "is unhealthy" in lowered or "exited" in lowered and "dependency" in lowered:
+        if "is unhealthy" in lowered or ("exited" in lowered and "dependency" in lowered):
             container = line.split("container")[-1].split()[0] if "container" in line else ""
             service = _service_of(container, ws)
             return health.Verdict("failed", service, "its healthcheck keeps failing" if "unhealthy" in lowered else "it exited")
@@ -297,8 +298,6 @@ def check_ports(ws: Workspace, engine: Engine, wanted: list[str], current: list[
     for port in ws.compose.ports:
         if port.service not in wanted or port.host_port == 0 or (port.host_ip, port.host_port) in ours:
             continue
-        from devenv.engine import port_is_free, process_holding
-
         if port_is_free(port.host_ip, port.host_port):
             continue
         holder = engine.port_holder(port.host_port) or process_holding(port.host_port)

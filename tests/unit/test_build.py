@@ -56,3 +56,4 @@ def test_env_files_in_the_build_context_are_flagged_unless_ignored(tmp_path: Pat
     assert exposed_secrets(tmp_path) == [tmp_path / ".env", tmp_path / ".env.local"]
     _touch(tmp_path / ".dockerignore", ".env*\n!.env.example\n")
     assert exposed_secrets(tmp_path) == []
+
