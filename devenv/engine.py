@@ -121,7 +121,7 @@ class DockerEngine:
 
     def compose_version(self) -> str:
         cmd = ["docker", "compose", "version", "--short"]
-        result = self._run(cmd, check=False)
+        result = self._run(cmd)
         if result.returncode != 0:
             if "not a docker command" in result.stderr or "unknown" in result.stderr.lower():
                 raise _compose_missing()
@@ -185,7 +185,7 @@ class DockerEngine:
     # -- actions ---------------------------------------------------------------------------
     def build(self, files: ComposeFiles, services: list[str]) -> None:
         cmd = files.command("build", *services)
-        result = self._run(cmd, check=False, env=files.env)
+        result = self._run(cmd)
         if result.returncode != 0:
             self._remove_failed_step(result.stdout + result.stderr)
             raise _build_error(services, result.stdout + "\n" + result.stderr, " ".join(files.command("build", *services)))
@@ -197,7 +197,7 @@ class DockerEngine:
         removed = set(re.findall(r"Removing intermediate container ([0-9a-f]{12,64})", output))
         leftovers = [container for container in started if container not in removed]
         if leftovers:
-            self._run(["docker", "container", "rm", "--force", *leftovers], check=False)
+            self._run(["docker", "container", "rm", "--force", *leftovers])
 
     def start_up(self, files: ComposeFiles, services: list[str], output: IO[str]) -> subprocess.Popen[str]:
         """Start `compose up -d` without waiting for it; the caller owns (and ends) the process."""
@@ -206,23 +206,23 @@ class DockerEngine:
         try:
             return subprocess.Popen(
                 cmd, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                env={**os.environ, **files.env}, start_new_session=True,
+                start_new_session=True,
             )
         except FileNotFoundError as exc:
             raise _translate(exc) from None
 
     def down(self, files: ComposeFiles, *, volumes: bool) -> None:
         cmd = files.command("down", "--remove-orphans", *(["--volumes"] if volumes else []))
-        result = self._run(cmd, check=False, env=files.env)
+        result = self._run(cmd)
         if result.returncode != 0:
             raise _translate(subprocess.CalledProcessError(result.returncode, cmd, stderr=result.stderr), cmd)
 
-    def _run(self, cmd: list[str], *, check: bool, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def _run(self, cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        """Run a docker command. An unreachable engine or a missing compose plugin raises;
+        any other failure is returned for the caller to explain in its own terms."""
         _echo(cmd)
         try:
-            result = subprocess.run(
-                cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False
-            )
+            result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         except FileNotFoundError as exc:
             raise _translate(exc) from None
         if result.returncode != 0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -41,7 +41,6 @@ class ComposeFiles:
     name: str
     directory: Path
     file: Path
-    env: dict[str, str] = field(default_factory=dict)
 
     def command(self, *args: str) -> list[str]:
         base = ["docker", "compose", "--project-name", self.name,
