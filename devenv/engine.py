@@ -193,9 +193,7 @@ class DockerEngine:
     def _remove_failed_step(self, output: str) -> None:
         """The classic builder keeps the container of a failed step; remove that one (named
         in its output), and nothing else."""
-        started = re.findall(r"---> Running in ([0-9a-f]{12,64})", output)
-        removed = set(re.findall(r"Removing intermediate container ([0-9a-f]{12,64})", output))
-        leftovers = [container for container in started if container not in removed]
+        leftovers = failed_step_containers(output)
         if leftovers:
             self._run(["docker", "container", "rm", "--force", *leftovers])
 
@@ -233,6 +231,13 @@ class DockerEngine:
             if "'compose' is not a docker command" in lowered:
                 raise _compose_missing()
         return result
+
+
+def failed_step_containers(output: str) -> list[str]:
+    """Containers the classic builder started for a step and never removed (failed steps)."""
+    started = re.findall(r"---> Running in ([0-9a-f]{12,64})", output)
+    removed = set(re.findall(r"Removing intermediate container ([0-9a-f]{12,64})", output))
+    return [container for container in started if container not in removed]
 
 
 def _state(inspected: dict[str, Any]) -> ServiceState:

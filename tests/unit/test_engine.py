@@ -2,7 +2,7 @@
 
 from datetime import datetime, timezone
 
-from devenv.engine import _build_error, _state, _timestamp
+from devenv.engine import _build_error, _state, _timestamp, failed_step_containers
 from devenv.engine_types import Port
 
 INSPECT = {
@@ -63,3 +63,12 @@ def test_build_error_from_buildkit_output():
     error = _build_error(["api"], output, "x")
     assert error.message == "building api failed at: #5 [dev 2/4] RUN npm ci"
     assert "did not complete successfully" in error.details
+
+
+def test_only_the_containers_of_failed_steps_are_left_to_remove():
+    output = (
+        " ---> Running in aaaaaaaaaaaa\nok\nRemoving intermediate container aaaaaaaaaaaa\n"
+        " ---> Running in bbbbbbbbbbbb\nnpm ERR! boom\n"
+    )
+    assert failed_step_containers(output) == ["bbbbbbbbbbbb"]
+    assert failed_step_containers(CLASSIC) == ["985bbbc7d830"]
