@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 STATE_DIR = ".devenv"
@@ -14,10 +14,11 @@ STATE_DIR = ".devenv"
 
 @dataclass(frozen=True)
 class Applied:
-    """What the last successful `up` started: the rendered project and the api's build inputs."""
+    """What the last successful `up` started: the rendered project, the build inputs each
+    built image was made from (service -> fingerprint) and the services it started."""
 
     digest: str = ""
-    fingerprint: str = ""
+    fingerprints: dict[str, str] = field(default_factory=dict)
     services: tuple[str, ...] = ()
 
 
@@ -52,7 +53,7 @@ def write_if_changed(path: Path, text: str) -> None:
 def read_applied(root: Path) -> Applied:
     try:
         data = json.loads((root / STATE_DIR / "state.json").read_text(encoding="utf-8"))
-        return Applied(data.get("digest", ""), data.get("fingerprint", ""), tuple(data.get("services", ())))
+        return Applied(data.get("digest", ""), dict(data.get("fingerprints", {})), tuple(data.get("services", ())))
     except (OSError, ValueError, AttributeError):
         return Applied()
 
@@ -62,9 +63,9 @@ def write_applied(root: Path, applied: Applied) -> None:
 
 
 def forget_containers(root: Path) -> None:
-    """After `down`: nothing runs any more, but the api image (and its fingerprint) remains."""
+    """After `down`: nothing runs any more, but the built images (and their fingerprints) remain."""
     applied = read_applied(root)
-    if applied.fingerprint:
-        write_applied(root, Applied(fingerprint=applied.fingerprint))
+    if applied.fingerprints:
+        write_applied(root, Applied(fingerprints=applied.fingerprints))
     else:
         (root / STATE_DIR / "state.json").unlink(missing_ok=True)

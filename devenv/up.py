@@ -52,13 +52,13 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
     wanted = ws.compose.with_dependencies(options.services)
     timeout = options.timeout or ws.project.config.timeout
     digest = ws.digest()
-    fingerprint = _fingerprint(ws)
+    fingerprints = _fingerprints(ws)
     applied = state.read_applied(ws.project.root)
 
     unchanged = (
         options.build is not True
         and applied.digest == digest
-        and applied.fingerprint == fingerprint
+        and applied.fingerprints == fingerprints
         and set(wanted) <= set(applied.services)
     )
     if unchanged:
@@ -74,12 +74,14 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
     engine.ping()
     current = engine.services(ws.name)
     check_ports(ws, engine, wanted, current)
-    built = _build(ws, engine, reporter, wanted, options.build, stale_api=fingerprint != applied.fingerprint)
-    # the fingerprint on record is the one the api image was built from
-    if API in built or fingerprint == applied.fingerprint:
-        image_fingerprint = fingerprint
-    else:
-        image_fingerprint = applied.fingerprint
+    stale = {name for name, value in fingerprints.items() if applied.fingerprints.get(name) != value}
+    built = _build(ws, engine, reporter, wanted, options.build, stale)
+    # the fingerprint on record is the one each image was built from: a service whose inputs
+    # changed but that was not built now (--no-build, not wanted) keeps its old one
+    recorded = {
+        name: value if name in built or name not in stale else applied.fingerprints.get(name, "")
+        for name, value in fingerprints.items()
+    }
 
     reporter.step(f"starting {', '.join(wanted)}")
     tracker = health.Tracker(wanted, started=clock(), timeout=timeout, since=datetime.now(timezone.utc))
@@ -110,7 +112,7 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
         raise diagnose(ws, engine, verdict, engine.services(ws.name))
     states = last[0]
     running = set(wanted) | (set(applied.services) if applied.digest == digest else set())
-    state.write_applied(ws.project.root, state.Applied(digest, image_fingerprint, tuple(sorted(running))))
+    state.write_applied(ws.project.root, state.Applied(digest, recorded, tuple(sorted(running))))
     summaries = summarize(ws, states, wanted)
     for summary in summaries:
         summary.ready_after = tracker.progress[summary.service].ready_after
@@ -120,17 +122,17 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | N
 
 
 def _build(
-    ws: Workspace, engine: Engine, reporter: Reporter, wanted: list[str], force: bool | None, *, stale_api: bool
+    ws: Workspace, engine: Engine, reporter: Reporter, wanted: list[str], force: bool | None, stale: set[str]
 ) -> list[str]:
     """Build the wanted services that have a build: always with --build, never with
-    --no-build, otherwise when the image is missing (or, for the api, its inputs changed)."""
+    --no-build, otherwise when the image is missing or its build inputs changed."""
     if force is False:
         return []
     services = ws.compose.compose["services"]
     todo = [
         name for name in wanted
         if "build" in services[name]
-        and (force or (name == API and stale_api)
+        and (force or name in stale
              or not engine.image_exists(services[name].get("image") or f"{ws.name}-{name}"))
     ]
     if todo:
@@ -159,18 +161,21 @@ def _confirmed(tracker: health.Tracker, states: list[ServiceState]) -> bool:
     return api is not None and tracker.confirmed.get(API) == api.id
 
 
-def _fingerprint(ws: Workspace) -> str:
-    """The api's build inputs; '' when the project does not build an api."""
-    if "build" not in ws.compose.compose["services"].get(API, {}):
-        return ""
-    spec = ws.compose.compose["services"][API]["build"]
-    context = Path(spec["context"])
-    mounted = [
-        Path(volume.split(":", 1)[0])
-        for volume in ws.compose.compose["services"][API].get("volumes", [])
-        if isinstance(volume, str) and volume.startswith("/")
-    ]
-    return build.context_fingerprint(context, context / spec.get("dockerfile", "Dockerfile"), mounted)
+def _fingerprints(ws: Workspace) -> dict[str, str]:
+    """The build inputs of every service the stack builds (service -> fingerprint)."""
+    found = {}
+    for name, service in ws.compose.compose["services"].items():
+        spec = service.get("build")
+        if not isinstance(spec, dict) or "context" not in spec or "://" in str(spec["context"]):
+            continue
+        context = Path(spec["context"])
+        mounted = [
+            Path(volume.split(":", 1)[0])
+            for volume in service.get("volumes", [])
+            if isinstance(volume, str) and volume.startswith("/")
+        ]
+        found[name] = build.context_fingerprint(context, context / spec.get("dockerfile", "Dockerfile"), mounted)
+    return found
 
 
 def _answering(ws: Workspace, states: list[ServiceState], wanted: list[str]) -> bool:

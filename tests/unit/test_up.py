@@ -175,3 +175,16 @@ def test_the_fast_path_is_not_taken_when_the_api_stopped(ws):
     stopped = [*healthy("mailhog", "postgres", "redis"), state("api", "exited", None)]
     engine = FakeEngine([stopped, stopped, healthy(*ALL)], images={"proj-api:devenv"})
     assert up(ws, engine, Recorder(), fast()).changed
+
+
+def test_a_compose_files_service_is_rebuilt_when_its_inputs_change(make_project):
+    root = make_project("name: proj\nprofiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\ncompose_files: [more.yaml]\n",
+                        {"more.yaml": "services:\n  worker:\n    build: ./worker\n", "worker/Dockerfile": "FROM x\n"})
+    ws = open_workspace(root)
+    running = [[state("redis"), state("worker", health=None)]]
+    up(ws, FakeEngine(running), Recorder(), fast())
+    engine = FakeEngine(running, images={"proj-worker"})
+    assert not up(ws, engine, Recorder(), fast()).changed
+    (root / "worker" / "Dockerfile").write_text("FROM y\n")
+    engine = FakeEngine(running, images={"proj-worker"})
+    assert up(ws, engine, Recorder(), fast()).built == ["worker"]
