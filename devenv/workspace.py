@@ -58,6 +58,12 @@ class Workspace:
     @property
     def warnings(self) -> list[str]:
         found = list(self.project.warnings)
+        bind = self.project.config.bind_address
+        if self.compose.ports and not (bind.startswith("127.") or bind in ("::1", "localhost")):
+            found.append(
+                f"{self.project.where('bind_address')}: ports are published on {bind}, not only on this "
+                "machine: others on your network can reach the databases (the default is 127.0.0.1)"
+            )
         spec = self.compose.compose["services"].get(API, {}).get("build")
         if isinstance(spec, dict):
             for path in build.exposed_secrets(Path(spec["context"])):

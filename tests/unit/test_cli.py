@@ -202,3 +202,13 @@ def test_a_dotenv_the_api_build_would_send_is_warned_about(capsys, make_project)
     assert code == 0
     assert err.startswith(f"warning: {root / '.env'} is in the api's build context and not in .dockerignore")
     assert "s3cret" not in out
+
+
+def test_publishing_beyond_loopback_is_warned_about(capsys, make_project):
+    root = make_project("name: proj\nprofiles: [redis]\nbind_address: 0.0.0.0\n")
+    code, _, err = run(capsys, "-C", str(root), "config")
+    assert code == 0
+    assert err.strip() == (
+        f"warning: {root / 'devenv.yaml'}:3: ports are published on 0.0.0.0, not only on this machine: "
+        "others on your network can reach the databases (the default is 127.0.0.1)"
+    )
