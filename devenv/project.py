@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,11 @@ class ComposeProject:
     api_port: int = 3000  # the api's container port
 
     def render(self) -> str:
+        return self._rendered
+
+    @cached_property
+    def _rendered(self) -> str:
+        # every command writes it, and `up` hashes and scans it: dump the YAML once
         header = (
             f"# Rendered by devenv from {self.root / 'devenv.yaml'}; do not edit.\n"
             "# ${VAR:-default} values are read from the environment or .env by Compose.\n"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from devenv import health, state
+from devenv import state
 from devenv.errors import AbortedError
 from devenv.project import API
-from devenv.workspace import Engine, ServiceSummary, Workspace, api_url, summarize
+from devenv.workspace import Engine, ServiceSummary, Workspace, answering_early, summarize
 
 
 def status(ws: Workspace, engine: Engine) -> list[ServiceSummary]:
@@ -16,11 +16,8 @@ def status(ws: Workspace, engine: Engine) -> list[ServiceSummary]:
     known = list(ws.compose.services) + sorted({s.service for s in states} - set(ws.compose.services))
     rows = summarize(ws, states, known)
     # as in `up`: an api whose health URL answers is healthy, even before Docker's first probe
-    api = next((row for row in rows if row.service == API), None)
-    if api is not None and api.state == "running" and api.health == "starting":
-        url = api_url(ws, states)
-        if url is not None and health.http_ok(url, timeout=1.0)[0]:
-            api.health = "healthy"
+    if answering_early(ws, states) is not None:
+        next(row for row in rows if row.service == API).health = "healthy"
     return rows
 
 

@@ -23,7 +23,7 @@ from devenv.engine_types import ServiceState
 from devenv.errors import EngineError, PortInUseError, ServiceFailedError, StartTimeoutError
 from devenv.hostports import port_is_free, process_holding
 from devenv.project import API
-from devenv.workspace import Engine, Reporter, ServiceSummary, Workspace, api_url, summarize
+from devenv.workspace import Engine, Reporter, ServiceSummary, Workspace, answering_early, api_url, summarize
 
 DIAGNOSIS_LOG_LINES = 15
 
@@ -147,11 +147,9 @@ def _poll(ws: Workspace, engine: Engine, tracker: health.Tracker, wanted: list[s
     healthcheck tick (the first one comes a whole interval after start)."""
     states = engine.services(ws.name)
     if API in wanted and not _confirmed(tracker, states):
-        api = next((s for s in states if s.service == API), None)
-        if api is not None and api.state == "running" and api.health == "starting":
-            url = api_url(ws, states)
-            if url is not None and health.http_ok(url, timeout=1.0)[0]:
-                tracker.confirm(api)
+        api = answering_early(ws, states)
+        if api is not None:
+            tracker.confirm(api)
     return states
 
 

@@ -122,6 +122,16 @@ def api_url(ws: Workspace, states: list[ServiceState]) -> str | None:
     return f"http://{host}:{port.host_port}{ws.compose.health_path}"
 
 
+def answering_early(ws: Workspace, states: list[ServiceState]) -> ServiceState | None:
+    """The api container, when Docker still says `starting` but its health URL already
+    answers from the host (Docker's first probe comes a whole interval after start)."""
+    api = next((s for s in states if s.service == API), None)
+    if api is None or api.state != "running" or api.health != "starting":
+        return None
+    url = api_url(ws, states)
+    return api if url is not None and health.http_ok(url, timeout=1.0)[0] else None
+
+
 _SECRET_NAME = re.compile(r"(^|_)(PASSWORD|PASSWD|PASS|SECRET|TOKEN|KEY)(_|$)", re.I)
 
 
