@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = command.main(args=argv, prog_name="devenv", standalone_mode=False)
         return int(result) if isinstance(result, int) else ExitCode.OK
-    except DevenvError as exc:
+    except (DevenvError, InterruptedByUser) as exc:
         from devenv import display
 
         display.error(exc)
@@ -180,10 +180,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _catch_ctrl_c():  # noqa: ANN202
+    """The first Ctrl-C raises InterruptedByUser wherever the main thread is; later ones are
+    ignored, so the cleanup the first one started (ending compose, a live display) finishes."""
+    raised = False
+
     def interrupted(signum: int, frame: object) -> None:
-        raise InterruptedByUser(
-            "interrupted", hint="what had started keeps running: `devenv status` shows it, `devenv down` stops it"
-        )
+        nonlocal raised
+        if raised:
+            return
+        raised = True
+        raise InterruptedByUser()
 
     try:
         return signal.signal(signal.SIGINT, interrupted)

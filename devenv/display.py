@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from devenv import console
-from devenv.errors import DevenvError
+from devenv.errors import DevenvError, InterruptedByUser
 
 if TYPE_CHECKING:
     from devenv.health import Tracker
@@ -160,7 +160,7 @@ def warning(text: str) -> None:
     console.err.print(f"[warn]warning:[/] {escape(text)}")
 
 
-def error(exc: DevenvError) -> None:
+def error(exc: DevenvError | InterruptedByUser) -> None:
     console.err.print(f"[err]error:[/] {escape(exc.message)}")
     for line in exc.details.splitlines():
         console.err.print(f"  {escape(line)}", style="dim")

@@ -95,9 +95,16 @@ class AbortedError(DevenvError):
     code = ExitCode.ABORTED
 
 
-class InterruptedByUser(DevenvError):
+class InterruptedByUser(BaseException):
     """Ctrl-C. Raised from devenv's own SIGINT handler, so cleanup code runs and the CLI
-    renders it like any other error (a bare KeyboardInterrupt is swallowed by the CLI
-    framework into a silent exit)."""
+    renders it like an error, with exit code 130.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: code that handles failures with
+    ``except Exception`` (devenv's engine module, python-on-whales) must never catch it and
+    turn an interrupt into an engine error. It is not a ``KeyboardInterrupt`` because the CLI
+    framework turns those into a silent abort."""
 
     code = ExitCode.INTERRUPTED
+    message = "interrupted"
+    hint = "what had started keeps running: `devenv status` shows it, `devenv down` stops it"
+    details = ""

@@ -180,6 +180,28 @@ def test_ctrl_c_is_rendered_like_any_error(capsys, make_project, monkeypatch):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_ctrl_c_inside_an_engine_call_that_handles_failures_is_still_an_interrupt(capsys, make_project, monkeypatch):
+    """The engine module turns `except Exception` into engine errors (exit 23); an interrupt
+    that lands in there must still end as 130."""
+    import os
+    import signal
+
+    from devenv.errors import EngineError
+
+    class Engine(FakeEngine):
+        def services(self, project):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                raise AssertionError("SIGINT should have interrupted")
+            except Exception as exc:  # noqa: BLE001 - as the engine module does
+                raise EngineError(f"docker failed: {exc}") from None
+
+    monkeypatch.setattr(cli, "make_engine", lambda: Engine())
+    root = make_project(CONFIG)
+    code, _, err = run(capsys, "-C", str(root), "status")
+    assert (code, err.splitlines()[0]) == (130, "error: interrupted")
+
+
 def test_exit_codes_are_stable():
     assert {c.name: c.value for c in ExitCode} == {
         "OK": 0, "UNEXPECTED": 1, "USAGE": 2, "NO_PROJECT": 10, "INVALID_CONFIG": 11,
