@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     # before starting
     PORT_IN_USE = 30
     BUILD_FAILED = 31
+    PROJECT_BUSY = 32  # another devenv command holds this project's lock
     # while starting
     SERVICE_FAILED = 40
     TIMEOUT = 41
@@ -81,6 +82,10 @@ class PortInUseError(DevenvError):
 
 class BuildFailedError(DevenvError):
     code = ExitCode.BUILD_FAILED
+
+
+class ProjectBusyError(DevenvError):
+    code = ExitCode.PROJECT_BUSY
 
 
 class ServiceFailedError(DevenvError):

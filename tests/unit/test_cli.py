@@ -206,7 +206,7 @@ def test_exit_codes_are_stable():
     assert {c.name: c.value for c in ExitCode} == {
         "OK": 0, "UNEXPECTED": 1, "USAGE": 2, "NO_PROJECT": 10, "INVALID_CONFIG": 11,
         "NO_DOCKER": 20, "ENGINE_UNREACHABLE": 21, "COMPOSE_MISSING": 22, "ENGINE_ERROR": 23,
-        "PORT_IN_USE": 30, "BUILD_FAILED": 31, "SERVICE_FAILED": 40, "TIMEOUT": 41,
+        "PORT_IN_USE": 30, "BUILD_FAILED": 31, "PROJECT_BUSY": 32, "SERVICE_FAILED": 40, "TIMEOUT": 41,
         "ABORTED": 50, "INTERRUPTED": 130,
     }
 
