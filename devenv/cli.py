@@ -1,4 +1,5 @@
-"""The command line: options in, one core call, results out, an exit code.
+"""The command line: the typer app, its commands (one module each, in ``devenv.commands``)
+and the one error handler.
 
 Errors raised on purpose (:class:`DevenvError`) are rendered in one place, ``main()``; anything
 else is reported as unexpected with its traceback written to a log file. Heavy modules
@@ -17,6 +18,11 @@ from typing import Annotated, Optional
 import typer
 
 from devenv import __version__
+from devenv.commands import config as config_command
+from devenv.commands import context
+from devenv.commands import down as down_command
+from devenv.commands import status as status_command
+from devenv.commands import up as up_command
 from devenv.errors import AbortedError, DevenvError, ExitCode, InterruptedByUser
 
 app = typer.Typer(
@@ -29,23 +35,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_directory: Path = Path.cwd()
-
-
-def make_engine():  # noqa: ANN201 - the seam tests replace with a fake engine
-    from devenv.engine import DockerEngine
-
-    return DockerEngine()
-
-
-def _workspace():  # noqa: ANN202
-    from devenv import display
-    from devenv.workspace import open_workspace
-
-    ws = open_workspace(_directory)
-    for warning in ws.warnings:
-        display.warning(warning)
-    return ws
+app.command("up")(up_command.command)
+app.command("down")(down_command.command)
+app.command("status")(status_command.command)
+app.command("config")(config_command.command)
 
 
 def _version(value: bool) -> None:
@@ -64,84 +57,7 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    global _directory
-    _directory = (directory or Path.cwd()).resolve()
-
-
-@app.command()
-def up(
-    profile: Annotated[
-        Optional[list[str]],
-        typer.Option("--profile", "-p", help="Start only this profile (and what it waits for). Repeatable."),
-    ] = None,
-    build: Annotated[
-        Optional[bool],
-        typer.Option("--build/--no-build", help="Always / never build the images the stack builds (the api, and "
-                     "compose_files services with a build). Default: when missing, or the api's build inputs changed.",
-                     show_default=False),
-    ] = None,
-    timeout: Annotated[
-        Optional[float], typer.Option(help="Seconds to wait for every service to be healthy. Default: devenv.yaml's timeout (180).",
-                                      min=1, show_default=False)
-    ] = None,
-) -> int:
-    """Build what changed, start the stack in dependency order and wait until it answers."""
-    from devenv import display
-    from devenv.up import UpOptions, up as start
-
-    ws = _workspace()
-    result = start(ws, make_engine(), display.reporter(),
-                   UpOptions(services=profile or None, build=build, timeout=timeout))
-    display.up_result(ws.name, result)
-    return ExitCode.OK
-
-
-@app.command()
-def down(
-    volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Also delete the data volumes (asks first).")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-) -> int:
-    """Stop and remove this project's containers; its data stays unless --volumes."""
-    from devenv import display, stack
-
-    ws = _workspace()
-    result = stack.down(ws, make_engine(), volumes=volumes, confirm=lambda question: yes or _confirm(question))
-    display.down_result(ws.name, result, volumes=volumes)
-    return ExitCode.OK
-
-
-@app.command()
-def status(
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> int:
-    """Each service's state, health, URLs and uptime."""
-    from devenv import display, stack
-
-    ws = _workspace()
-    rows = stack.status(ws, make_engine())
-    (display.status_json if json_output else display.status)(ws.name, rows)
-    return ExitCode.OK
-
-
-@app.command()
-def config() -> int:
-    """Print the compose file devenv runs; plain Compose runs it too
-    (`docker compose --project-directory . -f FILE up`: the project folder's .env is read from there)."""
-    ws = _workspace()
-    sys.stdout.write(ws.compose.render())
-    return ExitCode.OK
-
-
-def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        raise AbortedError(
-            "refusing to delete data without confirmation (no terminal to ask on)",
-            hint="add --yes to confirm",
-        )
-    try:
-        return typer.confirm(question, default=False)
-    except typer.Abort:  # Ctrl-D at the prompt: the same as no
-        return False
+    context.directory = (directory or Path.cwd()).resolve()
 
 
 def main(argv: list[str] | None = None) -> int:

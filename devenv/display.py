@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from rich.console import Group
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
@@ -13,13 +14,14 @@ from devenv import console
 from devenv.errors import DevenvError, InterruptedByUser
 
 if TYPE_CHECKING:
-    from devenv.health import Tracker
+    from devenv.plan import UpPlan
+    from devenv.readiness import Tracker
     from devenv.stack import DownResult
     from devenv.up import UpResult
     from devenv.workspace import ServiceSummary
 
-_STYLE = {"healthy": "ok", "running": "ok", "answering": "ok", "unhealthy": "err", "exited": "err", "dead": "err",
-          "starting": "warn", "created": "warn", "restarting": "warn", "waiting": "dim"}
+_STYLE = {"healthy": "ok", "running": "ok", "ready": "ok", "completed": "ok", "unhealthy": "err", "exited": "err",
+          "dead": "err", "starting": "warn", "created": "warn", "restarting": "warn", "waiting": "dim"}
 
 
 def _styled(status: str) -> str:
@@ -56,13 +58,24 @@ class LiveReporter:
             self._live = Live(console=console.err, refresh_per_second=8, transient=True)
             self._live.start()
         table = Table(box=None, pad_edge=False, show_header=True, header_style="dim")
-        for column in ("service", "state", "elapsed", "ready in"):
+        for column in ("service", "state", "elapsed", "ready in", ""):
             table.add_column(column)
+        stalled = []
         for item in tracker.progress.values():
+            waiting = item.ready_after is None
             table.add_row(f"[svc]{item.service}[/]", _styled(item.status),
-                          _seconds(tracker.elapsed(now)) if item.ready_after is None else "",
-                          _seconds(item.ready_after))
-        self._live.update(table)
+                          _seconds(tracker.elapsed(now)) if waiting else "",
+                          _seconds(item.ready_after), f"[dim]{escape(item.detail)}[/]" if waiting else "")
+            if waiting and item.logs:
+                stalled.append(item)
+        if not stalled:
+            self._live.update(table)
+            return
+        parts: list[Table | str] = [table]
+        for item in stalled:
+            parts.append(f"[dim]{item.service}, newest log lines:[/]")
+            parts += [f"  [dim]{escape(line)}[/]" for line in item.logs]
+        self._live.update(Group(*parts))
 
     def finish(self) -> None:
         if self._live is not None:
@@ -71,10 +84,11 @@ class LiveReporter:
 
 
 class PlainReporter:
-    """One line per change, for logs and pipes."""
+    """One line per change, for logs and pipes; a stalled service's new log lines as they come."""
 
     def __init__(self) -> None:
         self._seen: dict[str, str] = {}
+        self._logged: dict[str, list[str]] = {}
 
     def step(self, text: str) -> None:
         console.err.print(f"{escape(text)} …")
@@ -85,33 +99,56 @@ class PlainReporter:
                 self._seen[item.service] = item.status
                 after = f" after {_seconds(item.ready_after)}" if item.ready_after is not None else ""
                 console.err.print(f"  {item.service:<10} {item.status}{after}")
+            if item.ready_after is None and item.logs and item.logs != self._logged.get(item.service):
+                old = self._logged.get(item.service, [])
+                self._logged[item.service] = item.logs
+                for line in item.logs[_overlap(old, item.logs):]:
+                    console.err.print(f"  {item.service:<10} | {escape(line)}", style="dim")
 
     def finish(self) -> None:
         pass
+
+
+def _overlap(old: list[str], new: list[str]) -> int:
+    """How many of ``new``'s first lines ``old`` ended with (lines printed already)."""
+    for size in range(min(len(old), len(new)), 0, -1):
+        if old[-size:] == new[:size]:
+            return size
+    return 0
 
 
 def reporter() -> LiveReporter | PlainReporter:
     return LiveReporter() if console.err.is_terminal else PlainReporter()
 
 
+def _readiness(row: ServiceSummary) -> str:
+    """devenv's readiness, with Docker's health beside it where they differ."""
+    if row.state != "running":
+        return _styled(row.state)
+    word = "ready" if row.ready else "starting" if row.health in ("starting", None) else row.health or "running"
+    text = _styled(word)
+    if row.health and row.health != ("healthy" if row.ready else word):
+        text += f" [dim](docker: {row.health})[/]"
+    return text
+
+
 def services_table(rows: list[ServiceSummary], *, uptime: bool = False) -> Table:
     table = Table(box=None, pad_edge=False, show_header=uptime, header_style="dim")
-    ready = any(row.ready_after is not None for row in rows)
+    timed = any(row.ready_after is not None for row in rows)
     table.add_column("service")
     table.add_column("state")
     if uptime:
         table.add_column("uptime")
-    if ready:
+    if timed:
         table.add_column("ready in", justify="right", style="dim")
     table.add_column("url")
     for row in rows:
-        state = row.health if row.state == "running" and row.health else row.state
-        cells = [f"[svc]{row.service}[/]", _styled(state)]
+        cells = [f"[svc]{row.service}[/]", _readiness(row)]
         if uptime:
             cells.append(_duration(row.uptime))
-        if ready:
+        if timed:
             cells.append(_seconds(row.ready_after))
-        cells.append(escape("  ".join(row.links)))
+        cells.append(escape("  ".join(row.links)) or (f"[dim]{escape(row.detail)}[/]" if row.detail else ""))
         table.add_row(*cells)
     return table
 
@@ -123,6 +160,38 @@ def up_result(name: str, result: UpResult) -> None:
     else:
         console.out.print(f"[ok]✔[/] {name} is already up; nothing changed")
     console.out.print(services_table(result.services))
+    for line in result.notes:
+        console.out.print(f"  {escape(line)}")
+
+
+def up_json(name: str, result: UpResult) -> None:
+    data = {
+        "project": name,
+        "changed": result.changed,
+        "built": result.built,
+        "elapsed": round(result.elapsed, 3),
+        "started_at": result.started_at,
+        "services": [
+            {**_row_json(r), "ready_at": r.ready_at,
+             "ready_after": None if r.ready_after is None else round(r.ready_after, 3)}
+            for r in result.services
+        ],
+        "notes": result.notes,
+    }
+    console.out.print_json(json.dumps(data))
+
+
+def _row_json(r: ServiceSummary) -> dict[str, object]:
+    return {"service": r.service, "state": r.state, "health": r.health, "ready": r.ready,
+            **({"detail": r.detail} if r.detail else {}), "urls": r.links,
+            "ports": [{"container": p.container_port, "host_ip": p.host_ip, "host": p.host_port} for p in r.ports],
+            "uptime_seconds": None if r.uptime is None else round(r.uptime, 1)}
+
+
+def plan(name: str, the_plan: UpPlan) -> None:
+    console.out.print(f"devenv up would, in {name}:")
+    for line in the_plan.describe():
+        console.out.print(f"  {escape(line)}")
 
 
 def status(name: str, rows: list[ServiceSummary]) -> None:
@@ -132,15 +201,7 @@ def status(name: str, rows: list[ServiceSummary]) -> None:
 
 
 def status_json(name: str, rows: list[ServiceSummary]) -> None:
-    data = {
-        "project": name,
-        "services": [
-            {"service": r.service, "state": r.state, "health": r.health, "urls": r.links,
-             "ports": [{"container": p.container_port, "host_ip": p.host_ip, "host": p.host_port} for p in r.ports],
-             "uptime_seconds": None if r.uptime is None else round(r.uptime, 1)}
-            for r in rows
-        ],
-    }
+    data = {"project": name, "services": [_row_json(r) for r in rows]}
     console.out.print_json(json.dumps(data))
 
 
@@ -154,6 +215,10 @@ def down_result(name: str, result: DownResult, *, volumes: bool) -> None:
         console.out.print(f"[ok]✔[/] deleted volumes: {', '.join(result.removed_volumes)}")
     elif not volumes and result.kept_volumes:
         console.out.print("  data kept in its volumes (`devenv down --volumes` deletes it)")
+
+
+def note(text: str) -> None:
+    console.err.print(f"[dim]{escape(text)}[/]")
 
 
 def warning(text: str) -> None:

@@ -1,12 +1,14 @@
 """The one module that talks to Docker.
 
-Inspection goes through python-on-whales; the long-running ``compose up`` is a subprocess devenv
-starts and ends itself. Every docker failure is turned into a typed :class:`DevenvError` here,
-keeping the command and its stderr, so the rest of devenv never sees a raw exception.
+Every docker command runs one way: :class:`Process`, a child in a process group of its own
+that devenv owns and ends (Ctrl-C, failures, timeouts), with its output kept. Short commands
+wait for it (``_run``); long ones hand the caller the handle (``start``). Every failure becomes
+a typed :class:`DevenvError` in one place, ``_translate``, keeping the command and its stderr,
+so the rest of devenv never sees a raw exception or parses docker's output.
 Set ``DEVENV_DEBUG=1`` to echo each docker command to stderr.
 
-Import this module only from code that needs the engine: python-on-whales (and pydantic with
-it) is not loaded for ``devenv --help``.
+python-on-whales (and pydantic with it) is imported only by the methods that use it, so
+``devenv --help`` never loads it.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any
+from typing import Any, TypeVar
 
-from devenv.engine_types import ComposeFiles, Port, ServiceState
+from devenv.engine_types import ComposeFiles, EngineInfo, Port, ServiceState
 from devenv.errors import (
     BuildFailedError,
     ComposeMissingError,
@@ -29,6 +36,7 @@ from devenv.errors import (
     EngineError,
     EngineUnreachableError,
     NoDockerError,
+    PortInUseError,
 )
 
 log = logging.getLogger("devenv.engine")
@@ -36,6 +44,7 @@ log = logging.getLogger("devenv.engine")
 MIN_COMPOSE = (2, 24)  # env_file `required:` is rendered; it arrived in Compose 2.24
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+END_GRACE = 5.0  # seconds a process group gets after SIGTERM before SIGKILL
 
 _UNREACHABLE = (
     "cannot connect to the docker daemon",
@@ -44,43 +53,150 @@ _UNREACHABLE = (
     "permission denied while trying to connect",
     "connection refused",
 )
+_PORT_TAKEN = ("port is already allocated", "address already in use")
+T = TypeVar("T")
+
+
+_T0 = time.monotonic()
 
 
 def _echo(cmd: list[str]) -> None:
     log.debug("run: %s", " ".join(cmd))
     if os.environ.get("DEVENV_DEBUG"):
-        print("+ " + " ".join(cmd), file=sys.stderr)
+        print(f"+ {time.monotonic() - _T0:6.3f}s " + " ".join(cmd), file=sys.stderr)
 
 
-def _translate(exc: Exception, cmd: list[str] | None = None) -> DevenvError:
+class Process:
+    """A docker command devenv started: its own process group (the docker CLI runs the
+    compose plugin as a child, which must end with it), stdin closed, stdout and stderr
+    each in a temporary file. ``end()`` stops the whole group and is safe to call twice."""
+
+    def __init__(self, cmd: list[str]) -> None:
+        _echo(cmd)
+        self.command = cmd
+        self._out = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
+        self._err = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
+        try:
+            self._popen = subprocess.Popen(
+                cmd, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL, text=True,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            self._out.close()
+            self._err.close()
+            raise _no_docker() from None
+        self._ended = False
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    def poll(self) -> int | None:
+        return self._popen.poll()
+
+    def wait(self) -> int:
+        """Wait for it to finish; an interrupt (any BaseException) ends it first."""
+        try:
+            return self._popen.wait()
+        except BaseException:
+            self.end()
+            raise
+
+    def stdout(self) -> str:
+        return _read(self._out)
+
+    def stderr(self) -> str:
+        return _read(self._err)
+
+    def output(self) -> str:
+        """What it printed: stdout, then stderr."""
+        return self.stdout() + self.stderr()
+
+    def end(self) -> None:
+        """Stop the command and everything it started; close its output."""
+        if self._ended:
+            return
+        self._ended = True
+        if self._popen.poll() is None:
+            _signal_group(self._popen.pid, signal.SIGTERM)
+            try:
+                self._popen.wait(timeout=END_GRACE)
+            except subprocess.TimeoutExpired:
+                _signal_group(self._popen.pid, signal.SIGKILL)
+                self._popen.wait()
+        # the group may outlive its leader (the compose plugin after the docker CLI)
+        deadline = time.monotonic() + 2
+        while _signal_group(self._popen.pid, 0) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        _signal_group(self._popen.pid, signal.SIGKILL)
+        self._out.close()
+        self._err.close()
+
+    def error(self) -> DevenvError:
+        """The typed error for a command that exited non-zero (read before ``end()``)."""
+        return _translate(subprocess.CalledProcessError(self._popen.returncode, self.command, stderr=self.stderr()))
+
+
+def _read(file: Any) -> str:
+    if file.closed:
+        return ""
+    file.flush()
+    file.seek(0)
+    text: str = file.read()
+    return text
+
+
+def _signal_group(pid: int, sig: int) -> bool:
+    """Signal a process group; False when nobody is left in it."""
+    if pid <= 0:  # never signal our own group (0) or every process (-1)
+        return False
+    try:
+        os.killpg(pid, sig)
+        return True
+    except OSError:
+        return False
+
+
+def _translate(exc: BaseException, cmd: list[str] | None = None) -> DevenvError:
     """Map a failed docker call to a typed error (the one place this is decided)."""
-    from python_on_whales.exceptions import DockerException
-
     if isinstance(exc, FileNotFoundError):
-        return NoDockerError(
-            "the docker command was not found",
-            hint="install Docker (Docker Desktop, or the engine and its CLI) and make sure `docker` is on PATH",
-        )
+        return _no_docker()
     stderr = ""
-    if isinstance(exc, DockerException):
-        stderr = (exc.stderr or "").strip()
-        cmd = list(exc.docker_command)
+    if _is_whales_error(exc):
+        stderr = (getattr(exc, "stderr", "") or "").strip()
+        cmd = list(getattr(exc, "docker_command", cmd or []))
     elif isinstance(exc, subprocess.CalledProcessError):
         stderr = (exc.stderr or "").strip() if isinstance(exc.stderr, str) else ""
+        cmd = [str(part) for part in exc.cmd] if isinstance(exc.cmd, list) else cmd
     text = stderr.lower()
+    last = stderr.splitlines()[-1].strip() if stderr else str(exc)
     if any(marker in text for marker in _UNREACHABLE):
         return EngineUnreachableError(
             "the Docker engine is not reachable",
             hint="start Docker (Docker Desktop, or `sudo systemctl start docker`) and check `docker info`",
-            details=stderr.splitlines()[-1] if stderr else "",
+            details=last,
         )
-    if "'compose' is not a docker command" in text:
+    if "'compose' is not a docker command" in text or "unknown command: docker compose" in text:
         return _compose_missing()
-    last = stderr.splitlines()[-1] if stderr else str(exc)
-    return EngineError(
-        f"docker failed: {last}",
-        hint=f"the command was: {' '.join(cmd or [])}",
-        details=stderr,
+    if any(marker in text for marker in _PORT_TAKEN):
+        taken = next(line.strip() for line in stderr.splitlines() if any(m in line.lower() for m in _PORT_TAKEN))
+        return PortInUseError(
+            f"a published port is already in use: {taken}",
+            hint="stop what holds it, or change the port in devenv.yaml (see `devenv config`)",
+        )
+    return EngineError(f"docker failed: {last}", hint=f"the command was: {' '.join(cmd or [])}", details=stderr)
+
+
+def _is_whales_error(exc: BaseException) -> bool:
+    """A python-on-whales DockerException (checked without importing it when unused)."""
+    whales = sys.modules.get("python_on_whales.exceptions")
+    return whales is not None and isinstance(exc, whales.DockerException)
+
+
+def _no_docker() -> NoDockerError:
+    return NoDockerError(
+        "the docker command was not found",
+        hint="install Docker (Docker Desktop, or the engine and its CLI) and make sure `docker` is on PATH",
     )
 
 
@@ -93,144 +209,135 @@ def _compose_missing(found: str = "") -> ComposeMissingError:
     )
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A docker command that ran to its end."""
+
+    command: list[str]
+    code: int
+    stdout: str
+    stderr: str
+
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def _run(cmd: list[str], *, ok: Callable[[Finished], bool] = lambda f: f.code == 0) -> Finished:
+    """Run a docker command to its end (an interrupt ends it first). A failure raises the
+    typed error, unless ``ok`` accepts the result."""
+    process = Process(cmd)
+    try:
+        code = process.wait()
+        finished = Finished(cmd, code, process.stdout(), process.stderr())
+        if not ok(finished):
+            raise process.error()
+    finally:
+        process.end()
+    log.debug("exit %s: %s", code, finished.stderr.strip()[-500:])
+    return finished
+
+
 class DockerEngine:
-    """The real engine. Tests use the same methods against it; unit tests use a fake."""
+    """The real engine. Integration tests run the same methods against it; unit tests a fake.
+
+    Hot paths (``up``'s polling, ``status``) call the docker CLI directly through ``_run``:
+    importing python-on-whales costs about 0.2 s, more than a whole no-op ``up``. It serves
+    the rarer queries (who holds a port, a project's volumes), translated in the same place."""
 
     def __init__(self) -> None:
         if shutil.which("docker") is None:
-            raise _translate(FileNotFoundError("docker"))
-        if os.environ.get("DEVENV_DEBUG"):
-            # echo python-on-whales' docker commands too (its own debug switch prints the
-            # whole environment to stdout, secrets included: not that one)
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter("+ %(message)s"))
-            pow_log = logging.getLogger("python_on_whales")
-            pow_log.addHandler(handler)
-            pow_log.setLevel(logging.DEBUG)
-        from python_on_whales import DockerClient
-
-        self._docker = DockerClient()
+            raise _no_docker()
 
     # -- inspection ------------------------------------------------------------------------
-    def ping(self) -> str:
-        """The server version; raises the right error when the engine does not answer."""
-        try:
-            return self._docker.version().server.version or "?"
-        except Exception as exc:  # noqa: BLE001 - translated
-            raise _translate(exc) from None
+    def info(self) -> EngineInfo:
+        """The engine's version and API version; raises the right error when it does not answer."""
+        out = _run_text(["docker", "version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"])
+        version, _, api = out.strip().partition(" ")
+        numbers = tuple(int(n) for n in re.findall(r"\d+", api)[:2])
+        return EngineInfo(version or "?", (numbers[0], numbers[1]) if len(numbers) == 2 else (1, 0))
 
     def compose_version(self) -> str:
-        cmd = ["docker", "compose", "version", "--short"]
-        result = self._run(cmd)
-        if result.returncode != 0:
-            if "not a docker command" in result.stderr or "unknown" in result.stderr.lower():
-                raise _compose_missing()
-            raise _translate(subprocess.CalledProcessError(result.returncode, cmd, stderr=result.stderr), cmd)
-        version = result.stdout.strip().lstrip("v")
+        version = _run_text(["docker", "compose", "version", "--short"]).strip().lstrip("v")
         numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
         if numbers < MIN_COMPOSE:
             raise _compose_missing(version)
         return version
 
     def services(self, project: str) -> list[ServiceState]:
-        """Every container of a compose project, running or not.
-
-        `up` calls this several times a second, so it costs two docker calls whatever the
-        number of containers: one list, one inspect of them all (python-on-whales' own
-        list inspects each container with a call of its own)."""
-        from python_on_whales.utils import run
-
-        docker = self._docker.client_config.docker_cmd
-        try:
-            ids = run([*docker, "container", "list", "--all", "--quiet", "--no-trunc",
-                       "--filter", f"label={PROJECT_LABEL}={project}"]).split()
-            if not ids:
-                return []
-            found = json.loads(run([*docker, "container", "inspect", *ids]))
-        except Exception as exc:  # noqa: BLE001 - translated
-            if "No such container" in str(getattr(exc, "stderr", "")):
-                return self.services(project)  # one went away between the two calls
-            raise _translate(exc) from None
+        """Every container of a compose project, running or not: two docker calls whatever
+        the number of containers (one list, one inspect of them all)."""
+        ids = _run_text(["docker", "container", "list", "--all", "--quiet", "--no-trunc",
+                         "--filter", f"label={PROJECT_LABEL}={project}"]).split()
+        if not ids:
+            return []
+        inspected = _run(["docker", "container", "inspect", *ids],
+                         ok=lambda f: f.code == 0 or "no such container" in f.stderr.lower())
+        if inspected.code != 0:
+            return self.services(project)  # one went away between the two calls
+        found = json.loads(inspected.stdout)
         return sorted((_state(item) for item in found), key=lambda s: s.service)
 
     def logs_tail(self, container: str, lines: int = 20) -> str:
-        try:
-            return self._docker.container.logs(container, tail=lines, timestamps=False)
-        except Exception:  # noqa: BLE001 - diagnostics are best effort
-            return ""
+        """The container's last lines, stdout and stderr (raises when they cannot be read)."""
+        return _run(["docker", "logs", "--tail", str(lines), container]).output()
 
     def image_exists(self, tag: str) -> bool:
-        try:
-            return self._docker.image.exists(tag)
-        except Exception as exc:  # noqa: BLE001 - translated
-            raise _translate(exc) from None
+        found = _run(["docker", "image", "inspect", "--format", "{{.Id}}", tag],
+                     ok=lambda f: f.code == 0 or "no such image" in f.stderr.lower())
+        return found.code == 0
 
     def port_holder(self, port: int) -> str | None:
-        """The container publishing a host port, as 'name (project P)', if one does."""
-        try:
-            containers = self._docker.container.list(filters={"publish": str(port)})
-        except Exception:  # noqa: BLE001 - best effort
-            return None
+        """The container publishing a host port, as 'container NAME (project P)', if one does."""
+        containers = _whales(lambda docker: docker.container.list(filters={"publish": str(port)}))
         for container in containers:
             project = container.config.labels.get(PROJECT_LABEL)
             return f"container {container.name}" + (f" (project {project})" if project else "")
         return None
 
     def volumes(self, project: str) -> list[str]:
-        try:
-            return sorted(v.name for v in self._docker.volume.list(filters={"label": f"{PROJECT_LABEL}={project}"}))
-        except Exception as exc:  # noqa: BLE001 - translated
-            raise _translate(exc) from None
+        found = _whales(lambda docker: docker.volume.list(filters={"label": f"{PROJECT_LABEL}={project}"}))
+        return sorted(volume.name for volume in found)
 
     # -- actions ---------------------------------------------------------------------------
     def build(self, files: ComposeFiles, services: list[str]) -> None:
-        cmd = files.command("build", *services)
-        result = self._run(cmd)
-        if result.returncode != 0:
-            self._remove_failed_step(result.stdout + result.stderr)
-            raise _build_error(services, result.stdout + "\n" + result.stderr, " ".join(files.command("build", *services)))
+        built = _run(files.command("build", *services), ok=lambda f: True)
+        if built.code != 0:
+            output = built.output()
+            self._remove_failed_step(output)
+            raise _build_error(services, output, " ".join(files.command("build", *services)))
 
     def _remove_failed_step(self, output: str) -> None:
         """The classic builder keeps the container of a failed step; remove that one (named
         in its output), and nothing else."""
         leftovers = failed_step_containers(output)
         if leftovers:
-            self._run(["docker", "container", "rm", "--force", *leftovers])
+            _run(["docker", "container", "rm", "--force", *leftovers], ok=lambda f: True)
 
-    def start_up(self, files: ComposeFiles, services: list[str], output: IO[str]) -> subprocess.Popen[str]:
-        """Start `compose up -d` without waiting for it; the caller owns (and ends) the process."""
-        cmd = files.command("up", "--detach", "--no-build", "--remove-orphans", *services)
-        _echo(cmd)
-        try:
-            return subprocess.Popen(
-                cmd, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                start_new_session=True,
-            )
-        except FileNotFoundError as exc:
-            raise _translate(exc) from None
+    def create(self, files: ComposeFiles, services: list[str]) -> None:
+        """Create (or recreate, when their configuration changed) the services' containers,
+        with the project's network and volumes, without starting anything."""
+        _run(files.command("create", "--no-build", "--remove-orphans", *services))
+
+    def start(self, container: str) -> Process:
+        """Start one container; the caller owns the returned process (poll, error, end)."""
+        return Process(["docker", "container", "start", container])
 
     def down(self, files: ComposeFiles, *, volumes: bool) -> None:
-        cmd = files.command("down", "--remove-orphans", *(["--volumes"] if volumes else []))
-        result = self._run(cmd)
-        if result.returncode != 0:
-            raise _translate(subprocess.CalledProcessError(result.returncode, cmd, stderr=result.stderr), cmd)
+        _run(files.command("down", "--remove-orphans", *(["--volumes"] if volumes else [])))
 
-    def _run(self, cmd: list[str]) -> subprocess.CompletedProcess[str]:
-        """Run a docker command. An unreachable engine or a missing compose plugin raises;
-        any other failure is returned for the caller to explain in its own terms."""
-        _echo(cmd)
-        try:
-            result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        except FileNotFoundError as exc:
-            raise _translate(exc) from None
-        if result.returncode != 0:
-            log.debug("exit %s: %s", result.returncode, result.stderr.strip())
-            lowered = result.stderr.lower()
-            if any(marker in lowered for marker in _UNREACHABLE):
-                raise _translate(subprocess.CalledProcessError(result.returncode, cmd, stderr=result.stderr), cmd)
-            if "'compose' is not a docker command" in lowered:
-                raise _compose_missing()
-        return result
+
+def _run_text(cmd: list[str]) -> str:
+    return _run(cmd).stdout
+
+
+def _whales(call: Callable[[Any], T]) -> T:
+    """One python-on-whales call, its failures translated like every other docker call."""
+    from python_on_whales import DockerClient
+
+    try:
+        return call(DockerClient())
+    except Exception as exc:  # noqa: BLE001 - translated; an interrupt is a BaseException
+        raise _translate(exc) from None
 
 
 def failed_step_containers(output: str) -> list[str]:
@@ -264,6 +371,7 @@ def _state(inspected: dict[str, Any]) -> ServiceState:
         last_probe=last_probe,
         image_id=inspected.get("Image", ""),
         id=inspected.get("Id", ""),
+        restart_count=int(inspected.get("RestartCount") or 0),
     )
 
 

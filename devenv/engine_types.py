@@ -1,10 +1,15 @@
-"""Plain data the engine reports: importable without Docker or python-on-whales."""
+"""Plain data the engine reports, and the one protocol for a process devenv started:
+importable without Docker or python-on-whales."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from devenv.errors import DevenvError
 
 
 @dataclass(frozen=True)
@@ -12,6 +17,17 @@ class Port:
     container_port: int
     host_ip: str
     host_port: int
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    version: str  # the engine's own version, e.g. 26.1.5
+    api: tuple[int, int]  # the Engine API version it speaks, e.g. (1, 45)
+
+    @property
+    def start_interval(self) -> bool:
+        """Whether the engine honours a healthcheck's `start_interval` (API 1.44, Engine 25)."""
+        return self.api >= (1, 44)
 
 
 @dataclass(frozen=True)
@@ -28,10 +44,26 @@ class ServiceState:
     last_probe: str = ""  # output of the last health probe
     image_id: str = ""
     id: str = ""  # the container's id: a recreated container has a new one
+    restart_count: int = 0  # restarts by its restart policy: a crash loop counts up
 
     @property
     def ready(self) -> bool:
+        """Ready by Docker's account alone: running, and healthy where it has a healthcheck."""
         return self.state == "running" and self.health in (None, "healthy")
+
+    def host_port(self, container_port: int) -> Port | None:
+        return next((p for p in self.ports if p.container_port == container_port and p.host_port), None)
+
+
+class Running(Protocol):
+    """A docker command devenv started and owns (``devenv.engine.Process`` in real use)."""
+
+    @property
+    def command(self) -> list[str]: ...
+    def poll(self) -> int | None: ...
+    def output(self) -> str: ...
+    def error(self) -> DevenvError: ...
+    def end(self) -> None: ...
 
 
 @dataclass

@@ -37,6 +37,8 @@ class Fragment:
     api_environment: dict[str, str] = field(default_factory=dict)
     api_condition: str = "service_healthy"
     links: tuple[str, ...] = ()
+    # how devenv probes the service from the host (${VAR} templates, resolved at run time)
+    probes: tuple[dict[str, Any], ...] = ()
 
 
 def profiles_dir() -> Path:
@@ -56,6 +58,7 @@ def load_fragment(path: Path) -> Fragment:
         api_environment={k: str(v) for k, v in (meta.get("api_environment") or {}).items()},
         api_condition=meta.get("api_condition", "service_healthy"),
         links=tuple(meta.get("links") or ()),
+        probes=tuple(dict(probe) for probe in meta.get("probes") or ()),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +20,7 @@ import yaml
 
 from devenv.config import Project
 from devenv.errors import ConfigError
-from devenv.profiles import Fragment, load_compose_file, load_profiles, merge
+from devenv.profiles import META_KEY, Fragment, load_compose_file, load_profiles, merge
 
 API = "api"
 _VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
@@ -46,6 +47,11 @@ class ComposeProject:
     links: dict[str, tuple[str, ...]] = field(default_factory=dict)
     health_path: str = "/health"
     api_port: int = 3000  # the api's container port
+    # service -> {dependency: compose condition}: what each service waits for
+    conditions: dict[str, dict[str, str]] = field(default_factory=dict)
+    start_interval: bool = False  # rendered for an engine that honours healthcheck start_interval
+    # service -> its probes as written (${VAR} templates: resolved at run time, never rendered)
+    probes: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
     def render(self) -> str:
         return self._rendered
@@ -86,18 +92,28 @@ class ComposeProject:
         return [s for s in self.services if s in wanted]
 
 
-def load_compose_project(project: Project, profiles_directory: Path | None = None) -> ComposeProject:
+# Docker probes this often during a healthcheck's start period, on engines that honour it
+# (API 1.44+); the steady interval stays the profile's
+START_INTERVAL = "500ms"
+
+
+def load_compose_project(
+    project: Project, profiles_directory: Path | None = None, *, start_interval: bool = False
+) -> ComposeProject:
     """Read the profiles and extra compose files a project names, then assemble it."""
     fragments = load_profiles(project.config.profiles, profiles_directory)
     extra = [
         load_compose_file(_absolute(project.root, name)) for name in project.config.compose_files
     ]
-    return assemble(project, fragments, extra)
+    return assemble(project, fragments, extra, start_interval=start_interval)
 
 
 def assemble(
-    project: Project, fragments: dict[str, Fragment], extra: list[dict[str, Any]] = ()
+    project: Project, fragments: dict[str, Fragment], extra: Sequence[dict[str, Any]] = (),
+    *, start_interval: bool = False,
 ) -> ComposeProject:
+    """The compose project for a config. ``start_interval``: the engine honours a
+    healthcheck's start_interval (API 1.44+), so devenv's own healthchecks get a short one."""
     config = project.config
     doc: dict[str, Any] = {"name": project.name}
     for name in config.profiles:
@@ -141,19 +157,29 @@ def assemble(
         if not service["ports"]:
             del service["ports"]
 
+    probes: dict[str, tuple[dict[str, Any], ...]] = {
+        name: tuple({key: _pin(str(value), _pinned(project, name)) for key, value in probe.items()}
+                    for probe in fragments[name].probes)
+        for name in config.profiles
+    }
+    if API in probes:
+        probes[API] = ({"protocol": "http", "port": config.api.container_port, "path": config.api.health_path},)
     for overlay in extra:
         doc = merge(doc, overlay)
     services = doc.get("services", {})
-    for service in services.values():
+    for name, service in services.items():
         # the enabled profiles are already chosen by devenv.yaml: the rendered file starts
         # everything it holds, so plain `docker compose up` on it needs no --profile flags
         service.pop("profiles", None)
+        meta = service.pop(META_KEY, None) or {}
+        if meta.get("probes") is not None:
+            probes[name] = _probes(meta["probes"], name)
         _absolutize(service, project.root)
+    if start_interval:
+        _fast_start(services, fragments)
 
-    depends = {
-        name: tuple(_depends_on_names(service.get("depends_on")))
-        for name, service in services.items()
-    }
+    conditions = {name: _depends_on(service.get("depends_on")) for name, service in services.items()}
+    depends = {name: tuple(found) for name, found in conditions.items()}
     return ComposeProject(
         name=project.name,
         root=project.root,
@@ -164,7 +190,38 @@ def assemble(
         links={name: _links(project, fragments[name]) for name in config.profiles},
         health_path=config.api.health_path,
         api_port=config.api.container_port,
+        conditions=conditions,
+        start_interval=start_interval,
+        probes={name: found for name, found in probes.items() if name in services},
     )
+
+
+def _probes(value: Any, service: str) -> tuple[dict[str, Any], ...]:
+    """A compose file's `x-devenv: {probes: [...]}` for a service, checked."""
+    from devenv.readiness import PROTOCOLS
+
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, dict) or item.get("protocol") not in PROTOCOLS or not str(item.get("port", "")).isdigit():
+            raise ConfigError(
+                f"services.{service}.x-devenv.probes: each probe needs a protocol "
+                f"({', '.join(PROTOCOLS)}) and a container port",
+                hint="e.g. `probes: [{protocol: http, port: 8080, path: /health}]` (see docs/reference/profiles.md)",
+            )
+    return tuple(dict(item) for item in items)
+
+
+def _fast_start(services: dict[str, Any], fragments: dict[str, Fragment]) -> None:
+    """devenv's own healthchecks probe every START_INTERVAL during their start period, so
+    plain `docker compose up --wait` on the rendered file is fast as well. A healthcheck
+    whose interval a compose file changed keeps the timing its author wrote."""
+    for name, fragment in fragments.items():
+        check = services.get(name, {}).get("healthcheck")
+        original = fragment.compose.get("services", {}).get(name, {}).get("healthcheck") or {}
+        if not check or "start_interval" in check or check.get("interval") != original.get("interval"):
+            continue
+        check.setdefault("start_period", original.get("start_period", "60s"))
+        check["start_interval"] = START_INTERVAL
 
 
 def _wire_api(api: dict[str, Any], project: Project, fragments: dict[str, Fragment]) -> None:
@@ -275,10 +332,11 @@ def _absolutize(service: dict[str, Any], root: Path) -> None:
         ]
 
 
-def _depends_on_names(value: Any) -> list[str]:
+def _depends_on(value: Any) -> dict[str, str]:
+    """depends_on in either form, as {service: condition}."""
     if isinstance(value, dict):
-        return list(value)
-    return list(value or [])
+        return {name: (spec or {}).get("condition", "service_started") for name, spec in value.items()}
+    return dict.fromkeys(value or [], "service_started")
 
 
 def _dependency_order(depends: dict[str, tuple[str, ...]]) -> list[str]:
@@ -324,12 +382,17 @@ def _published(services: dict[str, Any]) -> list[PublishedPort]:
     return found
 
 
+def interpolate(template: str, env: dict[str, str]) -> str:
+    """Fill ${VAR} and ${VAR:-default} as Compose does (the default when unset or empty)."""
+    return _VARIABLE.sub(lambda m: env.get(m["name"]) or (m["default"] or ""), template)
+
+
 _PLACEHOLDER = re.compile(r"\{(?P<what>host|port:(?P<port>\d+))\}")
 
 
 def resolve_link(template: str, env: dict[str, str], bind_address: str, ports: dict[int, int]) -> str | None:
     """Fill a profile's link template; None when a port it names is not published."""
-    text = _VARIABLE.sub(lambda m: env.get(m["name"]) or (m["default"] or ""), template)
+    text = interpolate(template, env)
     missing = False
 
     def fill(match: re.Match[str]) -> str:

@@ -5,20 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from devenv import state
+from devenv import readiness, state
 from devenv.errors import AbortedError
-from devenv.project import API
-from devenv.workspace import Engine, ServiceSummary, Workspace, answering_early, summarize
+from devenv.interfaces import Engine
+from devenv.workspace import ServiceSummary, Workspace, summarize
 
 
-def status(ws: Workspace, engine: Engine) -> list[ServiceSummary]:
+def status(ws: Workspace, engine: Engine,
+           check: Callable[..., dict[str, readiness.Report]] | None = None) -> list[ServiceSummary]:
+    """Each service's container state and Docker's health, and devenv's readiness: its
+    probes run once, side by side, as `up` runs them."""
     states = engine.services(ws.name)
     known = list(ws.compose.services) + sorted({s.service for s in states} - set(ws.compose.services))
-    rows = summarize(ws, states, known)
-    # as in `up`: an api whose health URL answers is healthy, even before Docker's first probe
-    if answering_early(ws, states) is not None:
-        next(row for row in rows if row.service == API).health = "healthy"
-    return rows
+    return summarize(ws, states, known, (check or readiness.check_now)(ws.rules(), states))
 
 
 @dataclass

@@ -1,31 +1,40 @@
-"""`devenv up`: build what changed, start the stack, wait until it answers, or say why not.
+"""`devenv up`: carry out the plan, step by step.
 
-The flow, in order: the no-op fast path (nothing changed and everything answers), preflight
-(compose version, engine, free ports), builds, then `docker compose up -d` as a process devenv
-owns while it polls the engine and draws progress, and finally a diagnosis when a service fails
-or time runs out. Nothing here prints or imports python-on-whales.
+1. Gather the facts and plan (``devenv.plan``). On an unchanged stack whose services all
+   answer, stop there.
+2. Preflight: Compose's version, free host ports.
+3. Build what the plan says.
+4. `docker compose create` every wanted service (network, volumes, containers; nothing starts).
+5. Start each container the moment what it depends on is ready by devenv's probes, not at
+   Docker's next healthcheck tick, while the probes run; fail at once on a service that exits,
+   crash-loops, turns unhealthy or refuses its probe, and show the logs of one that stalls.
+6. Run the after-ready hooks, then record what was applied.
+
+Every docker process it starts is ended before it returns, whatever happens (Ctrl-C too).
+Nothing here prints or imports python-on-whales.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
-from devenv import build, health, state
-from devenv.engine_types import ServiceState
-from devenv.errors import EngineError, PortInUseError, ServiceFailedError, StartTimeoutError
+from devenv import build, hooks, readiness, state
+from devenv.engine_types import EngineInfo, Running, ServiceState
+from devenv.errors import DevenvError, PortInUseError, ServiceFailedError, StartTimeoutError
 from devenv.hostports import port_is_free, process_holding
+from devenv.interfaces import Engine, Reporter
+from devenv.plan import Facts, UpPlan, buildable, image_tag, plan_up
 from devenv.project import API
-from devenv.workspace import Engine, Reporter, ServiceSummary, Workspace, answering_early, api_url, summarize
+from devenv.workspace import ServiceSummary, Workspace, summarize
 
 DIAGNOSIS_LOG_LINES = 15
+LIVE_LOG_LINES = 5
+TICK = 0.05  # the loop's longest pause; a probe's answer ends it sooner
+POLL_EVERY = 0.5  # seconds between asking the engine for the containers' states
+LOG_EVERY = 1.0  # seconds between reading a stalled service's newest lines
 
 
 @dataclass
@@ -34,129 +43,184 @@ class UpResult:
     services: list[ServiceSummary]
     elapsed: float
     built: list[str] = field(default_factory=list)
+    started_at: float = 0.0  # time.time() when up began
+    notes: list[str] = field(default_factory=list)  # what the after-ready hooks reported
 
 
 @dataclass
 class UpOptions:
     services: list[str] | None = None  # None: every enabled profile
-    build: bool | None = None  # None: when the build inputs changed
+    build: bool | None = None  # None: when the image is missing or its build inputs changed
     timeout: float | None = None  # None: devenv.yaml's timeout
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    wall: Callable[[], float] = time.time
+    hooks: tuple[hooks.Hook, ...] | None = None  # None: the registered ones
+    # seams for tests: what probes the services while up waits, and once (None: readiness')
+    prober: Callable[[], readiness.Prober] | None = None
+    check: Callable[..., dict[str, readiness.Report]] | None = None
 
 
-def up(ws: Workspace, engine: Engine, reporter: Reporter, options: UpOptions | None = None) -> UpResult:
+def gather(ws: Workspace, engine: Engine, *, services: list[str] | None, images: bool) -> Facts:
+    """What planning needs to know. ``images``: also ask which built images exist."""
+    fingerprints = _fingerprints(ws)
+    present = {}
+    if images:
+        wanted = ws.compose.with_dependencies(services)
+        present = {image_tag(ws, name): engine.image_exists(image_tag(ws, name)) for name in buildable(ws, wanted)}
+    return Facts(state.read_applied(ws.project.root), ws.digest(), fingerprints, present)
+
+
+def plan(ws: Workspace, engine: Engine, options: UpOptions) -> UpPlan:
+    """The full plan, with the engine asked which images exist (`up --dry-run`)."""
+    facts = gather(ws, engine, services=options.services, images=True)
+    return _plan(ws, facts, options)
+
+
+def _plan(ws: Workspace, facts: Facts, options: UpOptions) -> UpPlan:
+    chosen = hooks.after_ready(ws) if options.hooks is None else options.hooks
+    return plan_up(ws, facts, services=options.services, build=options.build, timeout=options.timeout, hooks=chosen)
+
+
+def up(ws: Workspace, engine: Engine, reporter: Reporter, info: EngineInfo,
+       options: UpOptions | None = None) -> UpResult:
     options = options or UpOptions()
     clock = options.clock
-    started = clock()
-    wanted = ws.compose.with_dependencies(options.services)
-    timeout = options.timeout or ws.project.config.timeout
-    digest = ws.digest()
-    fingerprints = _fingerprints(ws)
-    applied = state.read_applied(ws.project.root)
+    began, began_wall = clock(), options.wall()
+    facts = gather(ws, engine, services=options.services, images=False)
+    the_plan = _plan(ws, facts, options)
 
-    unchanged = (
-        options.build is not True
-        and applied.digest == digest
-        and applied.fingerprints == fingerprints
-        and set(wanted) <= set(applied.services)
-    )
-    if unchanged:
+    if the_plan.unchanged:
         states = engine.services(ws.name)
-        if _answering(ws, states, wanted):
-            rows = summarize(ws, states, wanted)
-            for row in rows:
-                if row.service == API:
-                    row.health = "healthy"  # it answered just now
-            return UpResult(False, rows, clock() - started)
+        reports = (options.check or readiness.check_now)(the_plan.rules, states)
+        rows = summarize(ws, states, list(the_plan.services), reports)
+        if all(row.ready for row in rows):
+            return UpResult(False, rows, clock() - began, started_at=began_wall)
 
     engine.compose_version()
-    engine.ping()
     current = engine.services(ws.name)
-    check_ports(ws, engine, wanted, current)
-    stale = {name for name, value in fingerprints.items() if applied.fingerprints.get(name) != value}
-    built = _build(ws, engine, reporter, wanted, options.build, stale)
-    # the fingerprint on record is the one each image was built from: a service whose inputs
-    # changed but that was not built now (--no-build, not wanted) keeps its old one
-    recorded = {
-        name: value if name in built or name not in stale else applied.fingerprints.get(name, "")
-        for name, value in fingerprints.items()
-    }
+    check_ports(ws, engine, list(the_plan.services), current)
+    if options.build is not False:  # now that work is due, ask which images exist
+        the_plan = _plan(ws, gather(ws, engine, services=options.services, images=True), options)
+    if the_plan.build:
+        reporter.step(f"building {', '.join(the_plan.build)}")
+        engine.build(ws.files, list(the_plan.build))
 
-    reporter.step(f"starting {', '.join(wanted)}")
-    tracker = health.Tracker(wanted, started=clock(), timeout=timeout, since=datetime.now(timezone.utc))
-    last: list[list[ServiceState]] = [[]]
-
-    def poll() -> list[ServiceState]:
-        last[0] = _poll(ws, engine, tracker, wanted)
-        return last[0]
-
-    with tempfile.TemporaryFile("w+", prefix="devenv-up-") as output:
-        process = engine.start_up(ws.files, wanted, output)
-        try:
-            verdict = health.wait(
-                tracker,
-                poll,
-                clock=clock,
-                sleep=options.sleep,
-                on_change=reporter.progress,
-                interrupt=lambda: _compose_exit(process, output, ws, tracker, clock()),
-            )
-            if verdict.kind == "ready" and API in wanted and not _confirmed(tracker, last[0]):
-                verdict = _wait_for_api(ws, engine, tracker, options)
-        finally:
-            _end(process)
-            reporter.finish()
-
+    reporter.step(f"starting {', '.join(the_plan.services)}")
+    engine.create(ws.files, list(the_plan.services))
+    tracker = readiness.Tracker(the_plan.rules, list(the_plan.services), the_plan.depends,
+                                started=clock(), timeout=the_plan.timeout)
+    try:
+        verdict, states = _wait(ws, engine, reporter, tracker, options)
+    finally:
+        reporter.finish()
     if verdict.kind != "ready":
         raise diagnose(ws, engine, verdict, engine.services(ws.name))
-    states = last[0]
-    running = set(wanted) | (set(applied.services) if applied.digest == digest else set())
-    state.write_applied(ws.project.root, state.Applied(digest, recorded, tuple(sorted(running))))
-    summaries = summarize(ws, states, wanted)
+
+    ready = hooks.Ready(ws, engine, the_plan.services, tuple(states), tuple(the_plan.services))
+    notes = [note for hook in the_plan.hooks if (note := hook.run(ready))]
+    previous = facts.applied
+    running = set(the_plan.services) | (set(previous.services) if previous.digest == the_plan.digest else set())
+    state.write_applied(ws.project.root, state.Applied(
+        the_plan.digest, the_plan.record, tuple(sorted(running)), info.api, previous.extra))
+    summaries = summarize(ws, states, list(the_plan.services))
     for summary in summaries:
-        summary.ready_after = tracker.progress[summary.service].ready_after
-        if summary.service == API and summary.state == "running" and _confirmed(tracker, states):
-            summary.health = "healthy"  # its health URL answered 2xx; Docker's probe lags a tick
-    return UpResult(True, summaries, clock() - started, built)
+        progress = tracker.progress[summary.service]
+        summary.ready, summary.ready_after, summary.ready_at = True, progress.ready_after, progress.ready_at
+    return UpResult(True, summaries, clock() - began, list(the_plan.build), began_wall, notes)
 
 
-def _build(
-    ws: Workspace, engine: Engine, reporter: Reporter, wanted: list[str], force: bool | None, stale: set[str]
-) -> list[str]:
-    """Build the wanted services that have a build: always with --build, never with
-    --no-build, otherwise when the image is missing or its build inputs changed."""
-    if force is False:
-        return []
-    services = ws.compose.compose["services"]
-    todo = [
-        name for name in wanted
-        if "build" in services[name]
-        and (force or name in stale
-             or not engine.image_exists(services[name].get("image") or f"{ws.name}-{name}"))
-    ]
-    if todo:
-        reporter.step(f"building {', '.join(todo)}")
-        engine.build(ws.files, todo)
-    return todo
+def _wait(ws: Workspace, engine: Engine, reporter: Reporter, tracker: readiness.Tracker,
+          options: UpOptions) -> tuple[readiness.Verdict, list[ServiceState]]:
+    """Start containers as their dependencies get ready, until all are ready or one fails.
+
+    Readiness comes from the probes, which wake this loop the moment one answers; the engine
+    is asked for the containers' states when a start finishes (to learn its ports) and every
+    POLL_EVERY otherwise (to notice exits and crash loops). Each ask runs two docker CLI
+    processes, which on a small machine take CPU from the services starting."""
+    clock = options.clock
+    prober = (options.prober or readiness.Prober)()
+    starting: dict[str, Running] = {}
+    logs_read: dict[str, float] = {}
+    try:
+        polled_at, states = clock(), engine.services(ws.name)
+        while True:
+            by_service = {s.service: s for s in states}
+            finished = False
+            for service, process in list(starting.items()):
+                code = process.poll()
+                if code is None:
+                    continue
+                del starting[service]
+                if code != 0:
+                    raise _start_error(process, service)
+                process.end()
+                finished = True
+            if finished:  # its container runs now: learn its ports, judge it from here on
+                polled_at, states = clock(), engine.services(ws.name)
+                by_service = {s.service: s for s in states}
+                for service in set(by_service) & tracker.pending - set(starting):
+                    tracker.launch(by_service[service], clock())
+            for current in states:
+                rule = tracker.rules.get(current.service)
+                if rule is not None:
+                    prober.watch(rule, current)
+            verdict = _observe_and_start(engine, tracker, prober, states, starting, polled_at, options)
+            reporter.progress(tracker, clock())
+            if verdict.done:
+                return verdict, states
+            now = clock()
+            for service in tracker.stalled(now):
+                if now - logs_read.get(service, -LOG_EVERY) >= LOG_EVERY and service in by_service:
+                    logs_read[service] = now
+                    tracker.progress[service].logs = _newest_lines(engine, by_service[service].name)
+            if options.sleep is time.sleep:
+                prober.wake.wait(TICK)  # a probe's answer ends the pause at once
+            else:
+                options.sleep(TICK)
+            prober.wake.clear()
+            if clock() - polled_at >= POLL_EVERY:
+                polled_at, states = clock(), engine.services(ws.name)
+    finally:
+        prober.stop()
+        for process in starting.values():
+            process.end()
 
 
-def _poll(ws: Workspace, engine: Engine, tracker: health.Tracker, wanted: list[str]) -> list[ServiceState]:
-    """The engine's view, plus devenv's own probe of the api: once its container runs, an
-    answer from its health URL on the host makes it ready without waiting for Docker's next
-    healthcheck tick (the first one comes a whole interval after start)."""
-    states = engine.services(ws.name)
-    if API in wanted and not _confirmed(tracker, states):
-        api = answering_early(ws, states)
-        if api is not None:
-            tracker.confirm(api)
-    return states
+def _observe_and_start(engine: Engine, tracker: readiness.Tracker, prober: readiness.Prober,
+                       states: list[ServiceState], starting: dict[str, Running], polled_at: float,
+                       options: UpOptions) -> readiness.Verdict:
+    """Judge the snapshot with the newest probe reports, and start what may start now."""
+    verdict = tracker.observe(states, prober.reports(), options.clock(), polled_at, options.wall)
+    if verdict.done:
+        return verdict
+    by_service = {s.service: s for s in states}
+    for service in tracker.startable(states):
+        current = by_service[service]
+        if current.state == "running":
+            tracker.launch(current, options.clock())  # up to date and running: nothing to start
+        else:
+            tracker.asked(service)
+            starting[service] = engine.start(current.id or current.name)
+    return verdict
 
 
-def _confirmed(tracker: health.Tracker, states: list[ServiceState]) -> bool:
-    """The api container running now is the one whose health URL answered."""
-    api = next((s for s in states if s.service == API), None)
-    return api is not None and tracker.confirmed.get(API) == api.id
+def _start_error(process: Running, service: str) -> DevenvError:
+    """A `docker start` that failed, as a typed error naming the service."""
+    error = process.error()
+    process.end()
+    if isinstance(error, PortInUseError):
+        return PortInUseError(f"{service}: {error.message}", hint=error.hint)
+    error.message = f"starting {service} failed: {error.message.removeprefix('docker failed: ')}"
+    return error
+
+
+def _newest_lines(engine: Engine, container: str) -> list[str]:
+    try:
+        text = engine.logs_tail(container, LIVE_LOG_LINES)
+    except DevenvError as exc:
+        return [f"(could not read its logs: {exc.message})"]
+    return [line.rstrip() for line in text.splitlines() if line.strip()][-LIVE_LOG_LINES:]
 
 
 def _fingerprints(ws: Workspace) -> dict[str, str]:
@@ -176,101 +240,7 @@ def _fingerprints(ws: Workspace) -> dict[str, str]:
     return found
 
 
-def _answering(ws: Workspace, states: list[ServiceState], wanted: list[str]) -> bool:
-    """Every wanted service ready by Docker's account, and the api answering from the host
-    (by the same rule as `up` and `status`: its answer counts before Docker's next probe)."""
-    ready = {s.service for s in states if s.ready}
-    if not all(service in ready for service in wanted if service != API):
-        return False
-    if API not in wanted:
-        return True
-    api = next((s for s in states if s.service == API), None)
-    if api is None or api.state != "running" or api.health == "unhealthy":
-        return False
-    url = api_url(ws, states)
-    return api.ready if url is None else health.http_ok(url)[0]
-
-
-def _wait_for_api(ws: Workspace, engine: Engine, tracker: health.Tracker, options: UpOptions) -> health.Verdict:
-    """The container says healthy; wait until the api answers from the host as well."""
-    last = ""
-    while True:
-        url = api_url(ws, engine.services(ws.name))
-        if url is None:
-            return health.Verdict("ready")
-        ok, last = health.http_ok(url)
-        if ok:
-            return health.Verdict("ready")
-        if tracker.elapsed(options.clock()) >= tracker.timeout:
-            return health.Verdict("timeout", API, f"{url} did not answer 2xx from the host: {last}")
-        options.sleep(health.POLL_SECONDS)
-
-
-def _compose_exit(
-    process: subprocess.Popen[str], output, ws: Workspace, tracker: health.Tracker, now: float
-) -> health.Verdict | None:
-    """When `compose up` itself fails, turn what it said into a verdict or an error."""
-    code = process.poll()
-    if code is None:
-        return None
-    if code == 0:
-        tracker.settle(now)
-        return None
-    output.seek(0)
-    text = output.read().strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        lowered = line.lower()
-        if "is unhealthy" in lowered or ("exited" in lowered and "dependency" in lowered):
-            container = line.split("container")[-1].split()[0] if "container" in line else ""
-            service = _service_of(container, ws)
-            return health.Verdict("failed", service, "its healthcheck keeps failing" if "unhealthy" in lowered else "it exited")
-        if "port is already allocated" in lowered or "address already in use" in lowered:
-            raise PortInUseError(
-                f"a published port is already in use: {line}",
-                hint="stop what holds it, or change the port in devenv.yaml (see `devenv config`)",
-            )
-    raise EngineError(
-        f"docker compose up failed: {lines[-1] if lines else f'exit code {code}'}",
-        hint=f"run it yourself to see more: {' '.join(ws.files.command('up'))}",
-        details="\n".join(lines[-DIAGNOSIS_LOG_LINES:]),
-    )
-
-
-def _service_of(container: str, ws: Workspace) -> str | None:
-    for service in ws.compose.services:
-        if container.startswith(f"{ws.name}-{service}-"):
-            return service
-    return None
-
-
-def _end(process: subprocess.Popen[str]) -> None:
-    """`compose up` may still be waiting on dependencies: end it, and the compose plugin the
-    docker CLI runs as its child (they share a process group of their own)."""
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except OSError:
-            process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(process.pid, 0)  # anyone left in the group?
-        except OSError:
-            return
-        time.sleep(0.05)
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except OSError:
-        pass
-
-
-def diagnose(ws: Workspace, engine: Engine, verdict: health.Verdict, states: list[ServiceState]) -> Exception:
+def diagnose(ws: Workspace, engine: Engine, verdict: readiness.Verdict, states: list[ServiceState]) -> DevenvError:
     """Name the service, show its last probe and log lines, and say what to run next."""
     service = verdict.service
     current = next((s for s in states if s.service == service), None)
@@ -280,18 +250,21 @@ def diagnose(ws: Workspace, engine: Engine, verdict: health.Verdict, states: lis
         if current.last_probe:
             lines.append("last health probe:")
             lines += [f"  {line}" for line in current.last_probe.splitlines()[-5:]]
-        logs = engine.logs_tail(current.name, DIAGNOSIS_LOG_LINES).rstrip()
-        lines.append(f"last {DIAGNOSIS_LOG_LINES} log lines:" if logs else "no log output")
-        lines += [f"  {line}" for line in logs.splitlines()[-DIAGNOSIS_LOG_LINES:]]
+        try:
+            logs = engine.logs_tail(current.name, DIAGNOSIS_LOG_LINES).rstrip()
+            lines.append(f"last {DIAGNOSIS_LOG_LINES} log lines:" if logs else "no log output")
+            lines += [f"  {line}" for line in logs.splitlines()[-DIAGNOSIS_LOG_LINES:]]
+        except DevenvError as exc:
+            lines.append(f"could not read its logs: {exc.message}")
     else:
         lines.append("no container was created for it")
-    hint = (
+    hint = verdict.hint or (
         f"see everything it printed: docker compose -p {ws.name} logs {service}; "
         "the other services were left running (`devenv status`, `devenv down`)"
     )
-    kind = StartTimeoutError if verdict.kind == "timeout" else ServiceFailedError
-    what = f"{service} did not become ready: {verdict.reason}" if verdict.kind == "timeout" else f"{service} failed: {verdict.reason}"
-    return kind(what, hint=hint, details="\n".join(lines))
+    if verdict.kind == "timeout":
+        return StartTimeoutError(f"{service} did not become ready: {verdict.reason}", hint=hint, details="\n".join(lines))
+    return ServiceFailedError(f"{service} failed: {verdict.reason}", hint=hint, details="\n".join(lines))
 
 
 def check_ports(ws: Workspace, engine: Engine, wanted: list[str], current: list[ServiceState]) -> None:

@@ -1,46 +1,21 @@
-"""A project made ready to run, and what every command needs to describe it.
-
-``open_workspace()`` loads devenv.yaml, assembles the compose project and writes the rendered
-file; ``summarize()`` turns what the engine reports into rows with URLs. The protocols say what
-the commands need from an engine and from a progress display, so tests can pass fakes.
-"""
+"""A project made ready to run: devenv.yaml loaded, the compose project assembled and its
+file written, and what every command derives from them (environment, digest, readiness rules,
+summaries with URLs)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
 
-from devenv import build, health, state
+from devenv import build, state
 from devenv.config import Project, load_project, read_dotenv
 from devenv.engine_types import ComposeFiles, Port, ServiceState
-from devenv.project import API, ComposeProject, load_compose_project, resolve_link
-
-
-class Engine(Protocol):
-    """What the stack needs from Docker (``devenv.engine.DockerEngine`` in real use)."""
-
-    def ping(self) -> str: ...
-    def compose_version(self) -> str: ...
-    def services(self, project: str) -> list[ServiceState]: ...
-    def logs_tail(self, container: str, lines: int = 20) -> str: ...
-    def image_exists(self, tag: str) -> bool: ...
-    def port_holder(self, port: int) -> str | None: ...
-    def volumes(self, project: str) -> list[str]: ...
-    def build(self, files: ComposeFiles, services: list[str]) -> None: ...
-    def start_up(self, files: ComposeFiles, services: list[str], output) -> subprocess.Popen[str]: ...
-    def down(self, files: ComposeFiles, *, volumes: bool) -> None: ...
-
-
-class Reporter(Protocol):
-    def step(self, text: str) -> None: ...
-    def progress(self, tracker: health.Tracker, now: float) -> None: ...
-    def finish(self) -> None: ...
+from devenv.project import API, ComposeProject, interpolate, load_compose_project, resolve_link
+from devenv.readiness import Probe, Report, Rule
 
 
 @dataclass(frozen=True)
@@ -90,12 +65,40 @@ class Workspace:
             pass
         return digest.hexdigest()[:16]
 
+    def rules(self) -> dict[str, Rule]:
+        """How each service counts as ready, its probes filled in from the environment (in
+        memory only: a password here is never written anywhere)."""
+        env = self.env()
+        waited_to_finish = {
+            dep for conditions in self.compose.conditions.values()
+            for dep, condition in conditions.items() if condition == "service_completed_successfully"
+        }
+        rules = {}
+        for service in self.compose.services:
+            probes = tuple(
+                Probe(
+                    protocol=str(spec["protocol"]),
+                    port=int(spec["port"]),
+                    path=interpolate(str(spec.get("path", "/")), env),
+                    user=interpolate(str(spec.get("user", "")), env),
+                    password=interpolate(str(spec.get("password", "")), env),
+                    database=interpolate(str(spec.get("database", "")), env),
+                )
+                for spec in self.compose.probes.get(service, ())
+            )
+            rules[service] = Rule(service, probes, completes=service in waited_to_finish)
+        return rules
 
-def open_workspace(start: Path) -> Workspace:
+
+def open_workspace(start: Path, *, start_interval: bool | None = None) -> Workspace:
+    """Load and assemble the project in ``start`` (or a parent) and write its compose file.
+    ``start_interval``: whether the engine honours healthcheck start_interval; None: as the
+    last `up` found the engine (devenv config and status need not ask it)."""
     project = load_project(start)
-    compose = load_compose_project(project)
-    folder = state.state_dir(project.root)
-    rendered = folder / "compose.yaml"
+    if start_interval is None:
+        start_interval = state.read_applied(project.root).engine_api >= (1, 44)
+    compose = load_compose_project(project, start_interval=start_interval)
+    rendered = state.state_dir(project.root) / "compose.yaml"
     state.write_if_changed(rendered, compose.render())
     return Workspace(project, compose, ComposeFiles(project.name, project.root, rendered))
 
@@ -103,33 +106,15 @@ def open_workspace(start: Path) -> Workspace:
 @dataclass
 class ServiceSummary:
     service: str
-    state: str
-    health: str | None
+    state: str  # the container's: running, exited, ... or "not created"
+    health: str | None  # Docker's healthcheck status, as the engine reports it
     links: list[str]
+    ready: bool | None = None  # devenv's readiness: its probes answered (None: not probed)
+    detail: str = ""  # what the probe said when not ready
     ready_after: float | None = None
+    ready_at: float | None = None  # time.time() when devenv saw it ready
     uptime: float | None = None
     ports: tuple[Port, ...] = ()
-
-
-def api_url(ws: Workspace, states: list[ServiceState]) -> str | None:
-    api = next((s for s in states if s.service == API), None)
-    if api is None:
-        return None
-    port = next((p for p in api.ports if p.container_port == ws.compose.api_port), None)
-    if port is None or not port.host_port:
-        return None
-    host = _display_host(port.host_ip)
-    return f"http://{host}:{port.host_port}{ws.compose.health_path}"
-
-
-def answering_early(ws: Workspace, states: list[ServiceState]) -> ServiceState | None:
-    """The api container, when Docker still says `starting` but its health URL already
-    answers from the host (Docker's first probe comes a whole interval after start)."""
-    api = next((s for s in states if s.service == API), None)
-    if api is None or api.state != "running" or api.health != "starting":
-        return None
-    url = api_url(ws, states)
-    return api if url is not None and health.http_ok(url, timeout=1.0)[0] else None
 
 
 _SECRET_NAME = re.compile(r"(^|_)(PASSWORD|PASSWD|PASS|SECRET|TOKEN|KEY)(_|$)", re.I)
@@ -141,35 +126,41 @@ def printable_env(env: dict[str, str]) -> dict[str, str]:
     return {name: "***" if _SECRET_NAME.search(name) and value else value for name, value in env.items()}
 
 
-def summarize(ws: Workspace, states: list[ServiceState], wanted: list[str] | None = None) -> list[ServiceSummary]:
+def summarize(ws: Workspace, states: list[ServiceState], wanted: list[str] | None = None,
+              reports: dict[str, Report] | None = None) -> list[ServiceSummary]:
+    """One row per service: state, Docker's health, devenv's readiness, URLs, uptime."""
     env = printable_env(ws.env())
+    rules = ws.rules()
     by_service = {s.service: s for s in states}
     now = datetime.now(timezone.utc)
     summaries = []
     for service in wanted if wanted is not None else list(ws.compose.services):
         current = by_service.get(service)
-        ports = {p.container_port: p for p in current.ports} if current else {}
+        running = current is not None and current.state == "running"
         links = []
-        if current is not None and current.state == "running":
+        if current is not None and running:
+            host_ports = {port.container_port: port.host_port for port in current.ports}
             for template in ws.compose.links.get(service, ()):
-                link = resolve_link(template, env, ws.project.config.bind_address, {
-                    number: port.host_port for number, port in ports.items()
-                })
+                link = resolve_link(template, env, ws.project.config.bind_address, host_ports)
                 if link:
                     links.append(link)
-        uptime = (now - current.started_at).total_seconds() if current and current.started_at and current.state == "running" else None
-        summaries.append(
-            ServiceSummary(
-                service,
-                current.state if current else "not created",
-                current.health if current else None,
-                links,
-                uptime=uptime,
-                ports=current.ports if current else (),
-            )
+        summary = ServiceSummary(
+            service,
+            current.state if current else "not created",
+            current.health if current else None,
+            links,
+            uptime=(now - current.started_at).total_seconds() if current and running and current.started_at else None,
+            ports=current.ports if current else (),
         )
+        report = (reports or {}).get(service)
+        rule = rules.get(service)
+        if current is not None and running and rule is not None and rule.probes:
+            fresh = report if report is not None and report.container == current.id else None
+            summary.ready = fresh is not None and fresh.ok
+            summary.detail = fresh.detail if fresh is not None and not fresh.ok else ""
+        elif current is not None and running:
+            summary.ready = current.ready
+        elif current is not None:
+            summary.ready = False
+        summaries.append(summary)
     return summaries
-
-
-def _display_host(host_ip: str) -> str:
-    return "127.0.0.1" if host_ip in ("", "0.0.0.0", "::") else host_ip

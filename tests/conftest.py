@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from devenv.engine_types import ComposeFiles, Port, ServiceState
+from dataclasses import replace
+
+from devenv.engine_types import ComposeFiles, EngineInfo, Port, ServiceState
+from devenv.errors import DevenvError
 
 
 @pytest.fixture(autouse=True)
@@ -53,42 +56,55 @@ def state(service: str, status: str = "running", health: str | None = "healthy",
 
 
 class FakeProcess:
-    def __init__(self, code: int | None = 0, output: str = "") -> None:
+    """A docker command that finished (code) or still runs (None), as the engine hands it out."""
+
+    def __init__(self, code: int | None = 0, output: str = "", command: list[str] | None = None) -> None:
         self.code = code
-        self.output = output
-        self.pid = -1
-        self.terminated = False
+        self.text = output
+        self.command = command or ["docker", "container", "start", "x"]
+        self.ended = False
 
     def poll(self) -> int | None:
         return self.code
 
-    def terminate(self) -> None:
-        self.terminated = True
-        self.code = -15
+    def output(self) -> str:
+        return self.text
 
-    def wait(self, timeout: float | None = None) -> int:
-        return self.code or 0
+    def error(self) -> DevenvError:
+        from devenv.engine import _translate
 
-    def kill(self) -> None:
-        self.terminate()
+        return _translate(subprocess.CalledProcessError(self.code or 1, self.command, stderr=self.text))
+
+    def end(self) -> None:
+        self.ended = True
 
 
 class FakeEngine:
-    """Answers like the engine from scripted snapshots and records what was asked of it."""
+    """Answers like the engine and records what was asked of it.
+
+    ``snapshots``: what `services()` returns, one list per call (the last repeats). When
+    `create()` is called, the engine simulates instead: created containers, which `start()`
+    makes running (with the ports in ``ports``), unless ``fail`` says what goes wrong
+    ("exit": it exits with code 1 at once; "restart": it crash-loops)."""
 
     def __init__(self, snapshots: list[list[ServiceState]] | None = None, *,
-                 images: set[str] | None = None, volumes: list[str] | None = None,
-                 up_process: FakeProcess | None = None, logs: str = "") -> None:
+                 images: set[str] | None = None, volumes: list[str] | None = None, logs: str = "",
+                 ports: dict[str, dict[int, int]] | None = None, fail: dict[str, str] | None = None,
+                 start: dict[str, FakeProcess] | None = None, api: tuple[int, int] = (1, 45)) -> None:
         self.snapshots = list(snapshots or [[]])
         self.images = images if images is not None else set()
         self._volumes = volumes or []
-        self.up_process = up_process or FakeProcess()
         self._logs = logs
         self.calls: list[tuple] = []
+        self.ports = ports or {}
+        self.fail = fail or {}
+        self.start_processes = start or {}
+        self.api = api
+        self.containers: dict[str, ServiceState] | None = None  # set by create()
 
-    def ping(self) -> str:
-        self.calls.append(("ping",))
-        return "20.10"
+    def info(self) -> EngineInfo:
+        self.calls.append(("info",))
+        return EngineInfo("26.1.5", self.api)
 
     def compose_version(self) -> str:
         self.calls.append(("compose_version",))
@@ -96,6 +112,8 @@ class FakeEngine:
 
     def services(self, project: str) -> list[ServiceState]:
         self.calls.append(("services", project))
+        if self.containers is not None:
+            return sorted(self.containers.values(), key=lambda s: s.service)
         # each call moves one snapshot on; the last one repeats
         return self.snapshots.pop(0) if len(self.snapshots) > 1 else self.snapshots[0]
 
@@ -115,14 +133,74 @@ class FakeEngine:
     def build(self, files: ComposeFiles, services: list[str]) -> None:
         self.calls.append(("build", tuple(services)))
 
-    def start_up(self, files: ComposeFiles, services: list[str], output) -> subprocess.Popen:
-        self.calls.append(("up", tuple(services)))
-        output.write(self.up_process.output)
-        output.flush()
-        return self.up_process  # type: ignore[return-value]
+    def create(self, files: ComposeFiles, services: list[str]) -> None:
+        self.calls.append(("create", tuple(services)))
+        existing = {s.service: s for s in (self.snapshots[0] if self.snapshots else [])}
+        self.containers = {}
+        for service in services:
+            old = existing.get(service)
+            self.containers[service] = old if old is not None else replace(
+                state(service, "created", None, project=files.name), started_at=None)
+
+    def start(self, container: str) -> FakeProcess:
+        assert self.containers is not None, "start before create"
+        current = next(s for s in self.containers.values() if container in (s.id, s.name))
+        self.calls.append(("start", current.service))
+        process = self.start_processes.get(current.service, FakeProcess(0))
+        if process.code == 0:
+            how = self.fail.get(current.service)
+            if how == "exit":
+                started = replace(current, state="exited", exit_code=1, started_at=datetime.now(timezone.utc))
+            elif how == "restart":
+                started = replace(current, state="restarting", exit_code=2, restart_count=current.restart_count + 1)
+            else:
+                started = replace(current, state="running", health="starting" if current.service in self.ports else None, started_at=datetime.now(timezone.utc),
+                                  ports=tuple(Port(c, "127.0.0.1", h) for c, h in self.ports.get(current.service, {}).items()))
+            self.containers[current.service] = started
+        return process
 
     def down(self, files: ComposeFiles, *, volumes: bool) -> None:
         self.calls.append(("down", volumes))
 
     def called(self, name: str) -> list[tuple]:
         return [c for c in self.calls if c[0] == name]
+
+
+class FakeProber:
+    """Stands in for readiness.Prober: a service's probe answers once ``after[service]``
+    more looks at the reports have passed (0: at once); ``refuse`` answers fatally."""
+
+    def __init__(self, after: dict[str, int] | None = None, refuse: dict[str, str] | None = None,
+                 never: set[str] | None = None) -> None:
+        import threading
+
+        self.after = dict(after or {})
+        self.refuse = refuse or {}
+        self.never = never or set()
+        self.watched: dict[str, ServiceState] = {}
+        self.wake = threading.Event()
+        self.stopped = False
+
+    def __call__(self) -> FakeProber:
+        return self
+
+    def watch(self, rule, state: ServiceState) -> None:  # noqa: ANN001
+        if rule.probes and state.state == "running":
+            self.watched[state.service] = state
+
+    def reports(self) -> dict:
+        from devenv.readiness import Report
+
+        found = {}
+        for service, current in self.watched.items():
+            if service in self.refuse:
+                found[service] = Report(current.id, False, self.refuse[service], True, "postgres")
+            elif service in self.never or self.after.get(service, 0) > 0:
+                self.after[service] = self.after.get(service, 0) - 1
+                found[service] = Report(current.id, False, "connection refused")
+            else:
+                found[service] = Report(current.id, True, "answering", wall=1000.0)
+        return found
+
+    def stop(self) -> None:
+        self.stopped = True

@@ -6,18 +6,21 @@ import sys
 
 import pytest
 
-from devenv import cli, health
+from devenv import cli, readiness
+from devenv.commands import context
 from devenv.errors import ExitCode, NoDockerError
-from tests.conftest import FakeEngine, state
+from tests.conftest import FakeEngine, FakeProber, state
+from tests.unit.conftest import answering
 
 CONFIG = "name: proj\nprofiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\n"
 
 
 @pytest.fixture
 def engine(monkeypatch):
-    fake = FakeEngine([[state("redis", ports={6379: 41002})]])
-    monkeypatch.setattr(cli, "make_engine", lambda: fake)
-    monkeypatch.setattr(health, "http_ok", lambda url, timeout=2.0: (True, "HTTP 200"))
+    fake = FakeEngine([[state("redis", ports={6379: 41002})]], ports={"redis": {6379: 41002}})
+    monkeypatch.setattr(context, "make_engine", lambda: fake)
+    monkeypatch.setattr(readiness, "Prober", FakeProber)
+    monkeypatch.setattr(readiness, "check_now", answering)
     return fake
 
 
@@ -99,7 +102,7 @@ def test_status_json(capsys, make_project, engine):
     assert code == 0
     assert data["project"] == "proj"
     assert data["services"][0] | {"uptime_seconds": None} == {
-        "service": "redis", "state": "running", "health": "healthy",
+        "service": "redis", "state": "running", "health": "healthy", "ready": True,
         "urls": ["redis://127.0.0.1:41002/0"], "uptime_seconds": None,
         "ports": [{"container": 6379, "host_ip": "127.0.0.1", "host": 41002}],
     }
@@ -107,7 +110,7 @@ def test_status_json(capsys, make_project, engine):
 
 def test_down_volumes_without_a_terminal_refuses(capsys, make_project, monkeypatch):
     fake = FakeEngine([[state("redis")]], volumes=["proj_redis-data"])
-    monkeypatch.setattr(cli, "make_engine", lambda: fake)
+    monkeypatch.setattr(context, "make_engine", lambda: fake)
     monkeypatch.setattr(sys, "stdin", open("/dev/null"))
     root = make_project(CONFIG)
     code, _, err = run(capsys, "-C", str(root), "down", "--volumes")
@@ -122,7 +125,7 @@ def test_ctrl_d_at_the_prompt_is_a_no(capsys, make_project, monkeypatch):
     import io
 
     fake = FakeEngine([[state("redis")]], volumes=["proj_redis-data"])
-    monkeypatch.setattr(cli, "make_engine", lambda: fake)
+    monkeypatch.setattr(context, "make_engine", lambda: fake)
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -140,7 +143,7 @@ def test_engine_errors_are_one_line_and_a_hint(capsys, make_project, monkeypatch
     def no_docker():
         raise NoDockerError("the docker command was not found", hint="install Docker")
 
-    monkeypatch.setattr(cli, "make_engine", no_docker)
+    monkeypatch.setattr(context, "make_engine", no_docker)
     root = make_project(CONFIG)
     code, _, err = run(capsys, "-C", str(root), "status")
     assert code == ExitCode.NO_DOCKER
@@ -151,7 +154,7 @@ def test_unexpected_errors_say_so_and_leave_a_log(capsys, make_project, monkeypa
     def broken():
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(cli, "make_engine", broken)
+    monkeypatch.setattr(context, "make_engine", broken)
     monkeypatch.setenv("DEVENV_HOME", str(tmp_path / "home"))
     root = make_project(CONFIG)
     code, _, err = run(capsys, "-C", str(root), "status")
@@ -172,7 +175,7 @@ def test_ctrl_c_is_rendered_like_any_error(capsys, make_project, monkeypatch):
         os.kill(os.getpid(), signal.SIGINT)
         raise AssertionError("SIGINT should have interrupted")
 
-    monkeypatch.setattr(cli, "make_engine", interrupted)
+    monkeypatch.setattr(context, "make_engine", interrupted)
     root = make_project(CONFIG)
     code, _, err = run(capsys, "-C", str(root), "status")
     assert code == ExitCode.INTERRUPTED == 130
@@ -196,7 +199,7 @@ def test_ctrl_c_inside_an_engine_call_that_handles_failures_is_still_an_interrup
             except Exception as exc:  # noqa: BLE001 - as the engine module does
                 raise EngineError(f"docker failed: {exc}") from None
 
-    monkeypatch.setattr(cli, "make_engine", lambda: Engine())
+    monkeypatch.setattr(context, "make_engine", lambda: Engine())
     root = make_project(CONFIG)
     code, _, err = run(capsys, "-C", str(root), "status")
     assert (code, err.splitlines()[0]) == (130, "error: interrupted")

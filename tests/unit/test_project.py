@@ -203,3 +203,54 @@ def test_a_later_mount_on_the_same_path_replaces_the_earlier():
     extra = {"services": {"api": {"volumes": ["./lib:/app/src", "cache:/cache"]}}}
     volumes = build(EXAMPLE, [extra]).compose["services"]["api"]["volumes"]
     assert volumes == ["/project/lib:/app/src", "cache:/cache"]
+
+
+def test_full_stack_golden_for_an_engine_that_honours_start_interval():
+    p = project(EXAMPLE)
+    rendered = assemble(p, load_profiles(p.config.profiles), start_interval=True).render()
+    check_golden("full_stack_start_interval", rendered)
+    services = yaml.safe_load(rendered)["services"]
+    assert {name: s["healthcheck"].get("start_interval") for name, s in services.items()} == dict.fromkeys(
+        ("api", "postgres", "redis", "mailhog"), "500ms")
+    older = yaml.safe_load(build(EXAMPLE).render())["services"]
+    assert all("start_interval" not in s["healthcheck"] for s in older.values())
+
+
+def test_a_healthcheck_whose_interval_a_compose_file_changed_keeps_its_timing():
+    p = project(EXAMPLE)
+    slow = {"services": {"postgres": {"healthcheck": {"interval": "5s"}}}}
+    doc = assemble(p, load_profiles(p.config.profiles), [slow], start_interval=True).compose
+    assert "start_interval" not in doc["services"]["postgres"]["healthcheck"]
+    assert doc["services"]["redis"]["healthcheck"]["start_interval"] == "500ms"
+
+
+def test_probes_come_from_the_profiles_with_the_api_on_its_own_port_and_path():
+    compose = build(EXAMPLE.replace("health_path: /health", "health_path: /ready\n  container_port: 8080"))
+    assert compose.probes["api"] == ({"protocol": "http", "port": 8080, "path": "/ready"},)
+    assert compose.probes["postgres"][0]["password"] == "${POSTGRES_PASSWORD:-devenv}"
+    assert [p["protocol"] for p in compose.probes["mailhog"]] == ["http", "smtp"]
+
+
+def test_a_pinned_database_name_reaches_the_postgres_probe():
+    compose = build(EXAMPLE + "services:\n  postgres: {environment: {POSTGRES_DB: shop}}\n")
+    assert compose.probes["postgres"][0]["database"] == "shop"
+
+
+def test_a_compose_files_service_declares_its_probe_in_x_devenv():
+    extra = {"services": {"worker": {"image": "x", "x-devenv": {"probes": [{"protocol": "http", "port": 9000}]}}}}
+    compose = build(EXAMPLE, [extra])
+    assert compose.probes["worker"] == ({"protocol": "http", "port": 9000},)
+    assert "x-devenv" not in compose.compose["services"]["worker"]
+
+
+def test_a_malformed_probe_is_a_config_error():
+    extra = {"services": {"worker": {"image": "x", "x-devenv": {"probes": [{"protocol": "gopher", "port": 1}]}}}}
+    with pytest.raises(ConfigError, match="services.worker.x-devenv.probes: each probe needs a protocol"):
+        build(EXAMPLE, [extra])
+
+
+def test_conditions_of_each_dependency():
+    compose = build(EXAMPLE, [{"services": {"worker": {"image": "x", "depends_on": ["redis"]}}}])
+    assert compose.conditions["api"] == {"postgres": "service_healthy", "redis": "service_healthy",
+                                         "mailhog": "service_started"}
+    assert compose.conditions["worker"] == {"redis": "service_started"}

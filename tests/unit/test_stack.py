@@ -7,7 +7,8 @@ from devenv.errors import AbortedError
 from devenv.up import up
 from devenv.stack import down, status
 from tests.conftest import FakeEngine, state
-from tests.unit.conftest import ALL, PORTS, Recorder, fast, healthy
+from tests.unit.conftest import ALL, PORTS, Recorder, answering, fast, healthy
+from tests.unit.test_up import INFO
 
 
 def test_down_keeps_volumes_and_asks_before_deleting(ws):
@@ -35,7 +36,7 @@ def test_down_on_nothing_does_nothing(ws):
 
 
 def test_status_lists_configured_services_and_strangers(ws):
-    rows = status(ws, FakeEngine([[state("redis", ports=PORTS["redis"]), state("worker", health=None)]]))
+    rows = status(ws, FakeEngine([[state("redis", ports=PORTS["redis"]), state("worker", health=None)]]), answering)
     assert [(r.service, r.state) for r in rows] == [
         ("mailhog", "not created"), ("postgres", "not created"), ("redis", "running"), ("api", "not created"), ("worker", "running")
     ]
@@ -44,23 +45,28 @@ def test_status_lists_configured_services_and_strangers(ws):
 
 
 def test_down_keeps_the_api_image_fingerprint(ws):
-    up(ws, FakeEngine([healthy(*ALL)]), Recorder(), fast())
+    up(ws, FakeEngine(ports=PORTS), Recorder(), INFO, fast())
     down(ws, FakeEngine([healthy(*ALL)]), volumes=False, confirm=lambda q: True)
-    engine = FakeEngine([[], healthy(*ALL)], images={"proj-api:devenv"})
-    result = up(ws, engine, Recorder(), fast())
+    engine = FakeEngine([[]], images={"proj-api:devenv"}, ports=PORTS)
+    result = up(ws, engine, Recorder(), INFO, fast())
     assert result.changed and engine.called("build") == []
 
 
-def test_status_counts_an_answering_api_as_healthy(ws, api_answers):
-    rows = status(ws, FakeEngine([[state("api", health="starting", ports=PORTS["api"])]]))
-    assert next(r for r in rows if r.service == "api").health == "healthy"
-    assert api_answers == ["http://127.0.0.1:41000/health"]
+def test_status_shows_devenvs_readiness_next_to_dockers_health(ws):
+    states = [state("api", health="starting", ports=PORTS["api"]), state("redis", ports=PORTS["redis"]),
+              state("postgres", ports=PORTS["postgres"])]
+    rows = {r.service: r for r in status(ws, FakeEngine([states]),
+                                         lambda rules, found: answering(rules, found, refuse={"postgres"}))}
+    assert (rows["api"].health, rows["api"].ready) == ("starting", True)
+    assert (rows["redis"].health, rows["redis"].ready) == ("healthy", True)
+    assert (rows["postgres"].health, rows["postgres"].ready, rows["postgres"].detail) == ("healthy", False, "refused")
+    assert rows["mailhog"].ready is None
 
 
 def test_secrets_the_user_set_are_masked_in_urls(ws, monkeypatch):
     monkeypatch.setenv("POSTGRES_USER", "shop")
     (ws.project.root / ".env").write_text("POSTGRES_PASSWORD=hunter2\n")
-    rows = status(ws, FakeEngine([[state("postgres", ports=PORTS["postgres"])]]))
+    rows = status(ws, FakeEngine([[state("postgres", ports=PORTS["postgres"])]]), answering)
     assert rows[1].links == ["postgres://shop:***@127.0.0.1:41001/app"]
 
 

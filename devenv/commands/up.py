@@ -1,0 +1,50 @@
+"""`devenv up`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from devenv.commands import context
+from devenv.errors import ExitCode
+
+
+def command(
+    profile: Annotated[
+        Optional[list[str]],
+        typer.Option("--profile", "-p", help="Start only this profile (and what it waits for). Repeatable."),
+    ] = None,
+    build: Annotated[
+        Optional[bool],
+        typer.Option("--build/--no-build", help="Always / never build the images the stack builds (the api, and "
+                     "compose_files services with a build). Default: when missing, or their build inputs changed.",
+                     show_default=False),
+    ] = None,
+    timeout: Annotated[
+        Optional[float], typer.Option(help="Seconds to wait for every service to be ready. Default: devenv.yaml's "
+                                      "timeout (180).", min=1, show_default=False)
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what up would do, and do nothing.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON (progress stays on stderr).")] = False,
+) -> int:
+    """Build what changed, start the stack in dependency order and wait until it answers.
+
+    Example: devenv up --profile postgres
+    """
+    from devenv import display
+    from devenv.up import UpOptions, plan, up
+
+    ws = context.workspace()  # devenv.yaml's errors come first, before any engine's
+    engine = context.make_engine()
+    info = engine.info()
+    if ws.compose.start_interval != info.start_interval:  # another engine than last time
+        ws = context.workspace(start_interval=info.start_interval, quiet=True)
+    options = UpOptions(services=profile or None, build=build, timeout=timeout)
+    if dry_run:
+        display.plan(ws.name, plan(ws, engine, options))
+        return ExitCode.OK
+    with context.exclusive(ws, "devenv up"):
+        result = up(ws, engine, display.reporter(), info, options)
+    (display.up_json if json_output else display.up_result)(ws.name, result)
+    return ExitCode.OK
