@@ -1,6 +1,19 @@
+"""`python -m devenv` and the `devenv` script.
+
+devenv's own Ctrl-C handler is installed once the CLI is imported; a Ctrl-C that comes
+during that import (a fraction of a second) ends the same way: exit 130, one line."""
+
 import sys
 
-from devenv.cli import main
+
+def main() -> int:
+    try:
+        from devenv.cli import main as run
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\nhint: nothing had started yet\n")
+        return 130
+    return run()
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -62,14 +62,19 @@ def _root(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn every outcome into an exit code (the one error handler)."""
-    from devenv import console
-
-    console.reset()
-    command = typer.main.get_command(app)
     previous = _catch_ctrl_c()
     try:
+        from devenv import console
+
+        console.reset()
+        command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="devenv", standalone_mode=False)
         return int(result) if isinstance(result, int) else ExitCode.OK
+    except KeyboardInterrupt:  # a Ctrl-C that came before devenv's own handler was in place
+        from devenv import display
+
+        display.error(InterruptedByUser())
+        return int(InterruptedByUser.code)
     except (DevenvError, InterruptedByUser) as exc:
         from devenv import display
 
