@@ -95,12 +95,7 @@ class Process:
         return self._popen.poll()
 
     def wait(self) -> int:
-        """Wait for it to finish; an interrupt (any BaseException) ends it first."""
-        try:
-            return self._popen.wait()
-        except BaseException:
-            self.end()
-            raise
+        return self._popen.wait()
 
     def stdout(self) -> str:
         return _read(self._out)
@@ -226,7 +221,7 @@ def _run(cmd: list[str], *, ok: Callable[[Finished], bool] = lambda f: f.code ==
     """Run a docker command to its end (an interrupt ends it first). A failure raises the
     typed error, unless ``ok`` accepts the result."""
     process = Process(cmd)
-    try:
+    try:  # an interrupt while waiting ends the command too
         code = process.wait()
         finished = Finished(cmd, code, process.stdout(), process.stderr())
         if not ok(finished):

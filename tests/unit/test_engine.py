@@ -72,3 +72,94 @@ def test_only_the_containers_of_failed_steps_are_left_to_remove():
     )
     assert failed_step_containers(output) == ["bbbbbbbbbbbb"]
     assert failed_step_containers(CLASSIC) == ["985bbbc7d830"]
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie waiting for its parent counts as gone
+        return open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_ending_a_process_ends_its_whole_group(tmp_path):
+    """The docker CLI runs the compose plugin as its child: ending one must end both."""
+    import time
+
+    from devenv.engine import Process
+
+    pidfile = tmp_path / "child"
+    process = Process(["sh", "-c", f"sleep 30 & echo $! > {pidfile}; wait"])
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        time.sleep(0.02)
+    child = int(pidfile.read_text())
+    assert _alive(child)
+    process.end()
+    assert process.poll() is not None
+    for _ in range(50):
+        if not _alive(child):
+            break
+        time.sleep(0.02)
+    assert not _alive(child), "the grandchild outlived end()"
+    process.end()  # twice is fine
+
+
+def test_an_interrupt_while_waiting_for_a_docker_command_ends_it(monkeypatch):
+    import subprocess
+
+    import pytest
+
+    from devenv import engine
+    from devenv.errors import InterruptedByUser
+
+    started = []
+    real = engine.Process
+
+    class Watched(real):
+        def __init__(self, cmd):
+            super().__init__(cmd)
+            started.append(self)
+
+    real_wait = subprocess.Popen.wait
+    calls = []
+
+    def interrupted(self, timeout=None):
+        calls.append(timeout)
+        if len(calls) == 1:  # Ctrl-C lands while devenv waits for the command
+            raise InterruptedByUser()
+        return real_wait(self, timeout)
+
+    monkeypatch.setattr(engine, "Process", Watched)
+    monkeypatch.setattr(subprocess.Popen, "wait", interrupted, raising=True)
+    with pytest.raises(InterruptedByUser):
+        engine._run(["sleep", "30"])
+    monkeypatch.undo()
+    assert started and started[0].poll() is not None
+
+
+def test_docker_failures_become_typed_errors():
+    import subprocess
+
+    from devenv.engine import _translate
+    from devenv.errors import ComposeMissingError, EngineError, EngineUnreachableError, PortInUseError
+
+    def failed(stderr):
+        return _translate(subprocess.CalledProcessError(1, ["docker", "x"], stderr=stderr))
+
+    taken = failed("Error response from daemon: driver failed programming external connectivity on endpoint "
+                   "p-redis-1: Bind for 127.0.0.1:6379 failed: port is already allocated\n")
+    assert isinstance(taken, PortInUseError) and "127.0.0.1:6379" in taken.message
+    assert isinstance(failed("Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?"),
+                      EngineUnreachableError)
+    assert isinstance(failed("docker: 'compose' is not a docker command."), ComposeMissingError)
+    other = failed("Error response from daemon: No such container: abc\n")
+    assert isinstance(other, EngineError)
+    assert other.message == "docker failed: Error response from daemon: No such container: abc"
+    assert other.hint == "the command was: docker x"
