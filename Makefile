@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+INTEGRATION_WORKERS ?= 4
 
-.PHONY: demo test unit integration bench down-demo clean
+.PHONY: demo test lint unit integration bench down-demo clean
 
 $(BIN)/devenv: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,14 +18,19 @@ demo: $(BIN)/devenv  ## run the example shop api with Postgres, Redis and Mailho
 down-demo: $(BIN)/devenv
 	cd examples/shop && ../../$(BIN)/devenv down
 
-test: $(BIN)/devenv  ## unit tests, then the real-engine integration tests
-	$(BIN)/python -m pytest
+test: lint unit integration  ## lint and types, unit tests, then the real-engine integration tests
+
+lint: $(BIN)/devenv  ## ruff (lint and format) and mypy
+	$(BIN)/ruff check devenv tests bench
+	$(BIN)/ruff format --check devenv tests bench
+	$(BIN)/mypy
 
 unit: $(BIN)/devenv
 	$(BIN)/python -m pytest tests/unit
 
+# several at once: they wait on containers more than they compute; each has its own project
 integration: $(BIN)/devenv
-	$(BIN)/python -m pytest tests/integration
+	$(BIN)/python -m pytest tests/integration -n $(INTEGRATION_WORKERS)
 
 bench: $(BIN)/devenv  ## devenv vs plain docker compose, side by side
 	$(BIN)/python bench/run.py

@@ -52,11 +52,11 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def postgres_check(port: int, user: str, database: str, *, host: str = HOST,
-                   timeout: float = ATTEMPT_TIMEOUT) -> Check:
-    payload = b"".join(
-        key + b"\0" + value.encode() + b"\0" for key, value in ((b"user", user), (b"database", database))
-    ) + b"\0"
+def postgres_check(port: int, user: str, database: str, *, host: str = HOST, timeout: float = ATTEMPT_TIMEOUT) -> Check:
+    payload = (
+        b"".join(key + b"\0" + value.encode() + b"\0" for key, value in ((b"user", user), (b"database", database)))
+        + b"\0"
+    )
     startup = struct.pack("!ii", 8 + len(payload), 3 << 16) + payload  # protocol 3.0
 
     def check() -> tuple[bool, str]:
@@ -184,7 +184,7 @@ class ProbeSet:
             try:
                 try:
                     ok, detail = probe.check()
-                except Exception as exc:  # noqa: BLE001 - a probe bug must not kill the benchmark
+                except Exception as exc:
                     ok, detail = False, f"probe error {type(exc).__name__}: {exc}"
                 now = time.perf_counter() - self.start
                 with self._lock:
@@ -247,9 +247,11 @@ class ProbeSet:
 
 def stack_probes(ports: dict[str, int], *, pg_user: str, pg_database: str, health_path: str) -> ProbeSet:
     """The four services of the example stack, on the host ports the benchmark chose."""
-    return ProbeSet([
-        ServiceProbe("postgres", postgres_check(ports["postgres"], pg_user, pg_database)),
-        ServiceProbe("redis", redis_check(ports["redis"])),
-        ServiceProbe("mailhog", http_check(ports["mailhog_http"], "/api/v2/messages?limit=1")),
-        ServiceProbe("api", http_check(ports["api"], health_path)),
-    ])
+    return ProbeSet(
+        [
+            ServiceProbe("postgres", postgres_check(ports["postgres"], pg_user, pg_database)),
+            ServiceProbe("redis", redis_check(ports["redis"])),
+            ServiceProbe("mailhog", http_check(ports["mailhog_http"], "/api/v2/messages?limit=1")),
+            ServiceProbe("api", http_check(ports["api"], health_path)),
+        ]
+    )

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hostprobe import ProbeSet, stack_probes  # noqa: E402  (the benchmark's own probe)
+from hostprobe import ProbeSet, stack_probes
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "shop"
@@ -121,8 +121,15 @@ class Runner:
             probes.begin(start, COMMAND_TIMEOUT + PROBE_GRACE)
         try:
             try:
-                process = subprocess.Popen(cmd, cwd=cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                process = subprocess.Popen(
+                    cmd,
+                    cwd=cwd,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
             except FileNotFoundError:
                 raise CommandFailed(cmd, None, "", "", note=f"{cmd[0]} not found") from None
             try:
@@ -187,17 +194,31 @@ def project_config(text: str, ports: dict[str, int], compose_files: list[str]) -
     benchmark is stdlib only."""
     for key in ("services", "compose_files"):
         if re.search(rf"^{key}\s*:", text, re.MULTILINE):
-            raise SystemExit(f"bench: examples/shop/devenv.yaml already has `{key}:`; update project_config() in bench/run.py")
+            raise SystemExit(
+                f"bench: examples/shop/devenv.yaml already has `{key}:`; update project_config() in bench/run.py"
+            )
     lines = text.splitlines()
     api = next((i for i, line in enumerate(lines) if re.match(r"^api\s*:\s*(#.*)?$", line)), None)
     if api is None:
         lines.append(f"api: {{port: {ports['api']}}}")
     else:
-        end = next((i for i in range(api + 1, len(lines)) if lines[i] and not lines[i][0].isspace()
-                    and not lines[i].startswith("#")), len(lines))
+        end = next(
+            (
+                i
+                for i in range(api + 1, len(lines))
+                if lines[i] and not lines[i][0].isspace() and not lines[i].startswith("#")
+            ),
+            len(lines),
+        )
         indent = _indent(lines, api + 1, end)
-        port = next((i for i in range(api + 1, end) if re.match(r"^\s+port\s*:", lines[i])
-                     and len(lines[i]) - len(lines[i].lstrip()) == indent), None)
+        port = next(
+            (
+                i
+                for i in range(api + 1, end)
+                if re.match(r"^\s+port\s*:", lines[i]) and len(lines[i]) - len(lines[i].lstrip()) == indent
+            ),
+            None,
+        )
         if port is not None:
             lines[port] = re.sub(r"port\s*:.*$", f"port: {ports['api']}", lines[port])
         else:
@@ -500,8 +521,14 @@ def interval5(bench: Bench, spec: ScenarioSpec, runs: int) -> Scenario:
     return startup_pairs(bench, Scenario(spec), runs, volumes=True, slow=True)
 
 
-def alternating_pairs(bench: Bench, result: Scenario, devenv_cmd: list[str], compose_cmd: list[str],
-                      runs: int, note: Callable[[subprocess.CompletedProcess[str]], str] | None = None) -> Scenario:
+def alternating_pairs(
+    bench: Bench,
+    result: Scenario,
+    devenv_cmd: list[str],
+    compose_cmd: list[str],
+    runs: int,
+    note: Callable[[subprocess.CompletedProcess[str]], str] | None = None,
+) -> Scenario:
     """Time devenv and compose N times each, in pairs whose order alternates."""
     bench.run(devenv_cmd)  # untimed warm-up of each side
     bench.run(compose_cmd)
@@ -509,7 +536,9 @@ def alternating_pairs(bench: Bench, result: Scenario, devenv_cmd: list[str], com
         line = []
         for key in order_of(pair):
             timed = bench.run(devenv_cmd if key == "devenv" else compose_cmd)
-            result.side(key).runs.append(Run(key, timed.seconds, note=note(timed.result) if note and key == "devenv" else ""))
+            result.side(key).runs.append(
+                Run(key, timed.seconds, note=note(timed.result) if note and key == "devenv" else "")
+            )
             line.append(f"{key} {timed.seconds:6.3f}s")
         say(f"  pair {pair + 1}/{runs}: " + ", ".join(line))
     return result
@@ -519,8 +548,9 @@ def warm_noop(bench: Bench, spec: ScenarioSpec, runs: int) -> Scenario:
     # the stack is brought up by the untimed warm-ups (same ports throughout), then left alone
     bench.run(bench.compose_cmd("down"))
     bench.configure(slow=False)
-    return alternating_pairs(bench, Scenario(spec), bench.devenv_up(), bench.compose_cmd("up", "-d", "--wait"),
-                             runs, note=devenv_note)
+    return alternating_pairs(
+        bench, Scenario(spec), bench.devenv_up(), bench.compose_cmd("up", "-d", "--wait"), runs, note=devenv_note
+    )
 
 
 def help_text(bench: Bench, spec: ScenarioSpec, runs: int) -> Scenario:
@@ -565,14 +595,30 @@ def ratio_target(r: Scenario) -> str:
 
 
 def table(results: list[Scenario]) -> str:
-    rows = [("scenario", "pairs", "devenv median (min–max)", "compose median (min–max)",
-             "median pair ratio", "ratio of medians", "target")]
+    rows = [
+        (
+            "scenario",
+            "pairs",
+            "devenv median (min–max)",
+            "compose median (min–max)",
+            "median pair ratio",
+            "ratio of medians",
+            "target",
+        )
+    ]
     for r in results:
         per_pair, of_medians = ratios(r)
-        rows.append((f"{r.spec.key}: {r.spec.title}", str(min(len(r.devenv.runs), len(r.compose.runs))),
-                     spread(r.devenv.times), spread(r.compose.times),
-                     "-" if per_pair is None else f"{per_pair:.2f}×",
-                     "-" if of_medians is None else f"{of_medians:.2f}×", ratio_target(r)))
+        rows.append(
+            (
+                f"{r.spec.key}: {r.spec.title}",
+                str(min(len(r.devenv.runs), len(r.compose.runs))),
+                spread(r.devenv.times),
+                spread(r.compose.times),
+                "-" if per_pair is None else f"{per_pair:.2f}×",
+                "-" if of_medians is None else f"{of_medians:.2f}×",
+                ratio_target(r),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     out = []
     for n, row in enumerate(rows):
@@ -599,21 +645,39 @@ def readiness(r: Scenario) -> list[str]:
     long after the api's first true answer each command returned."""
     d, c = r.devenv.runs, r.compose.runs
     has_json = any(run.saw is not None for run in d)
-    rows = [("service", "true ready (devenv runs)", "devenv saw it ready", "lag, median",
-             f"target ≤ {LAG_TARGET:.2f}s", "true ready (compose runs)")]
+    rows = [
+        (
+            "service",
+            "true ready (devenv runs)",
+            "devenv saw it ready",
+            "lag, median",
+            f"target ≤ {LAG_TARGET:.2f}s",
+            "true ready (compose runs)",
+        )
+    ]
     for service in SERVICES:
-        lags = [run.saw.get(service) - run.probe[service]
-                for run in d if run.saw is not None and run.saw.get(service) is not None
-                and run.probe.get(service) is not None]
+        lags = [
+            run.saw.get(service) - run.probe[service]
+            for run in d
+            if run.saw is not None and run.saw.get(service) is not None and run.probe.get(service) is not None
+        ]
         saw = [run.saw.get(service) for run in d if run.saw is not None]
         lag = median(lags)
-        rows.append((service, _with_misses([run.probe.get(service) for run in d]),
-                     _with_misses(saw, "not reported") if has_json else "n/a",
-                     _seconds(lag, signed=True), verdict(lag, LAG_TARGET),
-                     _with_misses([run.probe.get(service) for run in c])))
+        rows.append(
+            (
+                service,
+                _with_misses([run.probe.get(service) for run in d]),
+                _with_misses(saw, "not reported") if has_json else "n/a",
+                _seconds(lag, signed=True),
+                verdict(lag, LAG_TARGET),
+                _with_misses([run.probe.get(service) for run in c]),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [f"{r.spec.key}: readiness, medians, seconds after the command started"
-             + ("" if has_json else " (devenv printed no JSON report: `devenv up --json` is not there yet)")]
+    lines = [
+        f"{r.spec.key}: readiness, medians, seconds after the command started"
+        + ("" if has_json else " (devenv printed no JSON report: `devenv up --json` is not there yet)")
+    ]
     for row in rows:
         lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
     parts = []
@@ -648,7 +712,7 @@ def footnotes(results: list[Scenario]) -> list[str]:
         elif r.spec.key == "noop" and r.devenv.runs:
             count = sum(run.note == "nothing changed" for run in r.devenv.runs)
             lines.append("")
-            lines.append(f"noop: devenv said \"nothing changed\" in {count}/{len(r.devenv.runs)} runs")
+            lines.append(f'noop: devenv said "nothing changed" in {count}/{len(r.devenv.runs)} runs')
     return lines
 
 
@@ -707,14 +771,24 @@ def parse_scenarios(text: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Time `devenv up` against plain `docker compose up -d --wait`, "
-                                                 "with an independent readiness probe next to every start.")
+    parser = argparse.ArgumentParser(
+        description="Time `devenv up` against plain `docker compose up -d --wait`, "
+        "with an independent readiness probe next to every start."
+    )
     parser.add_argument("--runs", type=int, default=5, metavar="N", help="pairs per scenario (default 5)")
     parser.add_argument("--quick", action="store_true", help="2 pairs per scenario")
-    parser.add_argument("--devenv", metavar="PATH",
-                        help="the devenv executable to time (default: the repo's .venv/bin/devenv, else PATH)")
-    parser.add_argument("--scenarios", type=parse_scenarios, default=list(SPECS), metavar="LIST",
-                        help=f"comma-separated, from: {', '.join(SPECS)} (default: all)")
+    parser.add_argument(
+        "--devenv",
+        metavar="PATH",
+        help="the devenv executable to time (default: the repo's .venv/bin/devenv, else PATH)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=parse_scenarios,
+        default=list(SPECS),
+        metavar="LIST",
+        help=f"comma-separated, from: {', '.join(SPECS)} (default: all)",
+    )
     args = parser.parse_args(argv)
     runs = 2 if args.quick else args.runs
     if runs < 1:
@@ -745,7 +819,9 @@ def main(argv: list[str] | None = None) -> int:
         say("setup: copy examples/shop, pick host ports, render, build the api once (untimed)")
         bench.prepare()
         say(f"devenv up --json: {'yes' if bench.json_up else 'not in this devenv; devenv-saw figures are n/a'}")
-        say(f"probe: {', '.join(SERVICES)} every 20 ms from the host; postgres as {bench.pg_login[0]}/{bench.pg_login[1]}")
+        say(
+            f"probe: {', '.join(SERVICES)} every 20 ms from the host; postgres as {bench.pg_login[0]}/{bench.pg_login[1]}"
+        )
         say("per run: wall time [each service's first true answer, s after start | when devenv saw it ready]")
         for key in args.scenarios:
             spec = SPECS[key]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -52,7 +53,7 @@ def _matches(relative: str, pattern: str) -> bool:
 ALWAYS_SKIPPED = (".git", ".devenv")  # version control, and devenv's own working files
 
 
-def context_fingerprint(context: Path, dockerfile: Path, skip: list[Path] = ()) -> str:
+def context_fingerprint(context: Path, dockerfile: Path, skip: Sequence[Path] = ()) -> str:
     """A digest of the build inputs; changes when a file is added, removed or modified."""
     digest = hashlib.sha256()
     patterns = [*ALWAYS_SKIPPED, *dockerignore_patterns(context)]
@@ -62,10 +63,7 @@ def context_fingerprint(context: Path, dockerfile: Path, skip: list[Path] = ()) 
         here = Path(folder)
         prefix = here.relative_to(context).as_posix()
         prefix = "" if prefix == "." else prefix + "/"
-        dirs[:] = sorted(
-            d for d in dirs
-            if (here / d).resolve() not in skipped and not ignored(prefix + d, patterns)
-        )
+        dirs[:] = sorted(d for d in dirs if (here / d).resolve() not in skipped and not ignored(prefix + d, patterns))
         for name in sorted(files):
             relative = prefix + name
             if not ignored(relative, patterns):
@@ -73,7 +71,7 @@ def context_fingerprint(context: Path, dockerfile: Path, skip: list[Path] = ()) 
     return digest.hexdigest()[:16]
 
 
-def _add(digest: "hashlib._Hash", label: str, path: Path) -> None:
+def _add(digest: hashlib._Hash, label: str, path: Path) -> None:
     try:
         stat = path.stat()
     except OSError:
@@ -86,6 +84,7 @@ def exposed_secrets(context: Path) -> list[Path]:
     """`.env` files a build would send to the engine (and a `COPY . .` would bake in)."""
     patterns = dockerignore_patterns(context)
     return [
-        path for path in sorted(context.glob(".env*"))
+        path
+        for path in sorted(context.glob(".env*"))
         if path.is_file() and path.name != ".env.example" and not ignored(path.name, patterns)
     ]

@@ -13,7 +13,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -83,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # usage errors: unknown option, bad value
-        exc.show()
+        show = getattr(exc, "show", None)  # the usage line and the error, as click prints them
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"Error: {exc.format_message()}\n")
         return ExitCode.USAGE
     except typer.Abort:
         from devenv import display
@@ -91,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         display.error(AbortedError("aborted", hint="nothing was changed"))
         return int(AbortedError.code)
     except Exception as exc:  # noqa: BLE001 - the one place unexpected errors end up
+        from devenv import console
+
         path = _write_crash_log()
         console.err.print(f"[err]error:[/] unexpected {type(exc).__name__}: {exc}")
         console.err.print(f"[dim]hint:[/] this is a bug in devenv; the traceback is in {path}")
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGINT, previous)
 
 
-def _catch_ctrl_c():  # noqa: ANN202
+def _catch_ctrl_c() -> Any:
     """The first Ctrl-C raises InterruptedByUser wherever the main thread is; later ones are
     ignored, so the cleanup the first one started (ending compose, a live display) finishes."""
     raised = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from devenv.errors import ConfigError, NoProjectError
 
 CONFIG_NAME = "devenv.yaml"
-PROFILE_NAMES = ("api", "postgres", "redis", "mailhog")
 ProfileName = Literal["api", "postgres", "redis", "mailhog"]
+PROFILE_NAMES: tuple[ProfileName, ...] = ("api", "postgres", "redis", "mailhog")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 Scalar = str | int | float | bool
 
@@ -59,9 +60,7 @@ class ApiConfig(_Model):
 
 class ServiceConfig(_Model):
     image: str | None = None
-    ports: dict[int, int] = Field(
-        default_factory=dict, description="container port -> host port (0 picks a free one)"
-    )
+    ports: dict[int, int] = Field(default_factory=dict, description="container port -> host port (0 picks a free one)")
     environment: dict[str, Scalar] = Field(default_factory=dict)
 
     @field_validator("ports")
@@ -86,9 +85,7 @@ class Config(_Model):
     @classmethod
     def _compose_name(cls, value: str | None) -> str | None:
         if value is not None and not _PROJECT_NAME.match(value):
-            raise ValueError(
-                "must be lowercase letters, digits, '-' or '_', starting with a letter or digit"
-            )
+            raise ValueError("must be lowercase letters, digits, '-' or '_', starting with a letter or digit")
         return value
 
     @field_validator("profiles")
@@ -131,7 +128,7 @@ def find_config(start: Path) -> Path:
     )
 
 
-def load_project(start: Path, *, env: dict[str, str] | None = None) -> Project:
+def load_project(start: Path, *, env: Mapping[str, str] | None = None) -> Project:
     env = os.environ if env is None else env
     path = find_config(start)
     config, warnings = load_config(path)
@@ -139,9 +136,8 @@ def load_project(start: Path, *, env: dict[str, str] | None = None) -> Project:
     if not _PROJECT_NAME.match(name):
         raise ConfigError(
             f"project name {name!r} is not valid for Docker Compose",
-            hint=(
-                "fix DEVENV_PROJECT_NAME" if env.get("DEVENV_PROJECT_NAME") else "set `name:` in devenv.yaml"
-            ) + " (lowercase letters, digits, '-' or '_')",
+            hint=("fix DEVENV_PROJECT_NAME" if env.get("DEVENV_PROJECT_NAME") else "set `name:` in devenv.yaml")
+            + " (lowercase letters, digits, '-' or '_')",
         )
     return Project(root=path.parent, config_path=path, config=config, name=name, warnings=warnings)
 

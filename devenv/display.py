@@ -20,8 +20,19 @@ if TYPE_CHECKING:
     from devenv.up import UpResult
     from devenv.workspace import ServiceSummary
 
-_STYLE = {"healthy": "ok", "running": "ok", "ready": "ok", "completed": "ok", "unhealthy": "err", "exited": "err",
-          "dead": "err", "starting": "warn", "created": "warn", "restarting": "warn", "waiting": "dim"}
+_STYLE = {
+    "healthy": "ok",
+    "running": "ok",
+    "ready": "ok",
+    "completed": "ok",
+    "unhealthy": "err",
+    "exited": "err",
+    "dead": "err",
+    "starting": "warn",
+    "created": "warn",
+    "restarting": "warn",
+    "waiting": "dim",
+}
 
 
 def _styled(status: str) -> str:
@@ -63,9 +74,13 @@ class LiveReporter:
         stalled = []
         for item in tracker.progress.values():
             waiting = item.ready_after is None
-            table.add_row(f"[svc]{item.service}[/]", _styled(item.status),
-                          _seconds(tracker.elapsed(now)) if waiting else "",
-                          _seconds(item.ready_after), f"[dim]{escape(item.detail)}[/]" if waiting else "")
+            table.add_row(
+                f"[svc]{item.service}[/]",
+                _styled(item.status),
+                _seconds(tracker.elapsed(now)) if waiting else "",
+                _seconds(item.ready_after),
+                f"[dim]{escape(item.detail)}[/]" if waiting else "",
+            )
             if waiting and item.logs:
                 stalled.append(item)
         if not stalled:
@@ -102,7 +117,7 @@ class PlainReporter:
             if item.ready_after is None and item.logs and item.logs != self._logged.get(item.service):
                 old = self._logged.get(item.service, [])
                 self._logged[item.service] = item.logs
-                for line in item.logs[_overlap(old, item.logs):]:
+                for line in item.logs[_overlap(old, item.logs) :]:
                     console.err.print(f"  {item.service:<10} | {escape(line)}", style="dim")
 
     def finish(self) -> None:
@@ -172,8 +187,11 @@ def up_json(name: str, result: UpResult) -> None:
         "elapsed": round(result.elapsed, 3),
         "started_at": result.started_at,
         "services": [
-            {**_row_json(r), "ready_at": r.ready_at,
-             "ready_after": None if r.ready_after is None else round(r.ready_after, 3)}
+            {
+                **_row_json(r),
+                "ready_at": r.ready_at,
+                "ready_after": None if r.ready_after is None else round(r.ready_after, 3),
+            }
             for r in result.services
         ],
         "notes": result.notes,
@@ -182,10 +200,16 @@ def up_json(name: str, result: UpResult) -> None:
 
 
 def _row_json(r: ServiceSummary) -> dict[str, object]:
-    return {"service": r.service, "state": r.state, "health": r.health, "ready": r.ready,
-            **({"detail": r.detail} if r.detail else {}), "urls": r.links,
-            "ports": [{"container": p.container_port, "host_ip": p.host_ip, "host": p.host_port} for p in r.ports],
-            "uptime_seconds": None if r.uptime is None else round(r.uptime, 1)}
+    return {
+        "service": r.service,
+        "state": r.state,
+        "health": r.health,
+        "ready": r.ready,
+        **({"detail": r.detail} if r.detail else {}),
+        "urls": r.links,
+        "ports": [{"container": p.container_port, "host_ip": p.host_ip, "host": p.host_port} for p in r.ports],
+        "uptime_seconds": None if r.uptime is None else round(r.uptime, 1),
+    }
 
 
 def plan(name: str, the_plan: UpPlan) -> None:

@@ -78,7 +78,11 @@ class Process:
         self._err = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
         try:
             self._popen = subprocess.Popen(
-                cmd, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL, text=True,
+                cmd,
+                stdout=self._out,
+                stderr=self._err,
+                stdin=subprocess.DEVNULL,
+                text=True,
                 start_new_session=True,
             )
         except FileNotFoundError:
@@ -200,7 +204,8 @@ def _compose_missing(found: str = "") -> ComposeMissingError:
     what = f"Docker Compose {found} is too old" if found else "the Docker Compose plugin is missing"
     return ComposeMissingError(
         f"{what}: devenv needs Compose v{need} or later",
-        hint="install or update the `docker compose` plugin (Docker Desktop has it; on Linux, the docker-compose-plugin package)",
+        hint="install or update the `docker compose` plugin "
+        "(Docker Desktop has it; on Linux, the docker-compose-plugin package)",
     )
 
 
@@ -261,12 +266,24 @@ class DockerEngine:
     def services(self, project: str) -> list[ServiceState]:
         """Every container of a compose project, running or not: two docker calls whatever
         the number of containers (one list, one inspect of them all)."""
-        ids = _run_text(["docker", "container", "list", "--all", "--quiet", "--no-trunc",
-                         "--filter", f"label={PROJECT_LABEL}={project}"]).split()
+        ids = _run_text(
+            [
+                "docker",
+                "container",
+                "list",
+                "--all",
+                "--quiet",
+                "--no-trunc",
+                "--filter",
+                f"label={PROJECT_LABEL}={project}",
+            ]
+        ).split()
         if not ids:
             return []
-        inspected = _run(["docker", "container", "inspect", *ids],
-                         ok=lambda f: f.code == 0 or "no such container" in f.stderr.lower())
+        inspected = _run(
+            ["docker", "container", "inspect", *ids],
+            ok=lambda f: f.code == 0 or "no such container" in f.stderr.lower(),
+        )
         if inspected.code != 0:
             return self.services(project)  # one went away between the two calls
         found = json.loads(inspected.stdout)
@@ -277,8 +294,10 @@ class DockerEngine:
         return _run(["docker", "logs", "--tail", str(lines), container]).output()
 
     def image_exists(self, tag: str) -> bool:
-        found = _run(["docker", "image", "inspect", "--format", "{{.Id}}", tag],
-                     ok=lambda f: f.code == 0 or "no such image" in f.stderr.lower())
+        found = _run(
+            ["docker", "image", "inspect", "--format", "{{.Id}}", tag],
+            ok=lambda f: f.code == 0 or "no such image" in f.stderr.lower(),
+        )
         return found.code == 0
 
     def port_holder(self, port: int) -> str | None:
@@ -384,7 +403,11 @@ def _timestamp(value: str | None) -> datetime | None:
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _STEP = re.compile(r"^(Step \d+/\d+ : .*|#\d+ \[.*\] .*|ERROR \[.*\] .*)$")
-_FAILED = re.compile(r"(returned a non-zero code|did not complete successfully|failed to solve|ERROR:|error:|COPY failed|failed to compute cache key)", re.I)
+_FAILED = re.compile(
+    r"(returned a non-zero code|did not complete successfully|failed to solve|ERROR:|error:|COPY failed"
+    r"|failed to compute cache key)",
+    re.I,
+)
 
 
 def _build_error(services: list[str], output: str, command: str) -> BuildFailedError:
@@ -395,7 +418,7 @@ def _build_error(services: list[str], output: str, command: str) -> BuildFailedE
     step_index = max((i for i, line in enumerate(lines) if _STEP.match(line)), default=None)
     reason = next((line for line in reversed(lines) if _FAILED.search(line)), lines[-1] if lines else "no output")
     step = lines[step_index] if step_index is not None else "(before the first step)"
-    tail = lines[step_index + 1:] if step_index is not None else lines
+    tail = lines[step_index + 1 :] if step_index is not None else lines
     details = "\n".join(tail[-15:])
     return BuildFailedError(
         f"building {', '.join(services)} failed at: {step}",

@@ -75,6 +75,14 @@ class ComposeFiles:
     file: Path
 
     def command(self, *args: str) -> list[str]:
-        base = ["docker", "compose", "--project-name", self.name,
-                "--project-directory", str(self.directory), "--file", str(self.file)]
+        base = [
+            "docker",
+            "compose",
+            "--project-name",
+            self.name,
+            "--project-directory",
+            str(self.directory),
+            "--file",
+            str(self.file),
+        ]
         return [*base, *args]

@@ -50,8 +50,11 @@ class UpPlan:
             waits = self.depends.get(service, {})
             after = ", ".join(f"{dep} {_WORDS.get(cond, cond)}" for dep, cond in waits.items()) or "at once"
             rule = self.rules.get(service)
-            ready = ("when " + " and ".join(p.describe() for p in rule.probes) + " answers") if rule and rule.probes \
+            ready = (
+                ("when " + " and ".join(p.describe() for p in rule.probes) + " answers")
+                if rule and rule.probes
                 else "by Docker's healthcheck, or once running"
+            )
             lines.append(f"start {service}: {after}; ready {ready}")
         for hook in self.hooks:
             lines.append(f"then: {hook.name}")
@@ -59,8 +62,11 @@ class UpPlan:
         return lines
 
 
-_WORDS = {"service_healthy": "is ready", "service_started": "has started",
-          "service_completed_successfully": "has finished"}
+_WORDS = {
+    "service_healthy": "is ready",
+    "service_started": "has started",
+    "service_completed_successfully": "has finished",
+}
 
 
 def image_tag(ws: Workspace, service: str) -> str:
@@ -72,8 +78,15 @@ def buildable(ws: Workspace, wanted: list[str]) -> list[str]:
     return [name for name in wanted if "build" in ws.compose.compose["services"][name]]
 
 
-def plan_up(ws: Workspace, facts: Facts, *, services: list[str] | None = None, build: bool | None = None,
-            timeout: float | None = None, hooks: tuple[Hook, ...] = ()) -> UpPlan:
+def plan_up(
+    ws: Workspace,
+    facts: Facts,
+    *,
+    services: list[str] | None = None,
+    build: bool | None = None,
+    timeout: float | None = None,
+    hooks: tuple[Hook, ...] = (),
+) -> UpPlan:
     wanted = ws.compose.with_dependencies(services)
     applied = facts.applied
     unchanged = (
@@ -86,7 +99,8 @@ def plan_up(ws: Workspace, facts: Facts, *, services: list[str] | None = None, b
     to_build: list[str] = []
     if build is not False:
         to_build = [
-            name for name in buildable(ws, wanted)
+            name
+            for name in buildable(ws, wanted)
             if build or name in stale or not facts.images.get(image_tag(ws, name), False)
         ]
     # the fingerprint on record is the one each image was built from: a service whose inputs
@@ -98,8 +112,10 @@ def plan_up(ws: Workspace, facts: Facts, *, services: list[str] | None = None, b
     wanted_set = set(wanted)
     return UpPlan(
         services=tuple(wanted),
-        depends={name: {dep: cond for dep, cond in ws.compose.conditions.get(name, {}).items() if dep in wanted_set}
-                 for name in wanted},
+        depends={
+            name: {dep: cond for dep, cond in ws.compose.conditions.get(name, {}).items() if dep in wanted_set}
+            for name in wanted
+        },
         rules={name: rule for name, rule in ws.rules().items() if name in wanted_set},
         build=tuple(to_build),
         images={name: image_tag(ws, name) for name in buildable(ws, wanted)},

@@ -159,15 +159,24 @@ def _failure(exc: BaseException, timeout: float) -> ProbeResult:
 
 
 # what a garbled answer can raise while it is parsed (ValueError covers binascii and Unicode errors)
-_PROTOCOL_ERRORS = (_ProbeError, _TimedOut, OSError, ValueError, struct.error, IndexError, KeyError,
-                    http.client.HTTPException)
+_PROTOCOL_ERRORS = (
+    _ProbeError,
+    _TimedOut,
+    OSError,
+    ValueError,
+    struct.error,
+    IndexError,
+    KeyError,
+    http.client.HTTPException,
+)
 
 
 # --- Postgres -------------------------------------------------------------------------------
 
 
-def probe_postgres(host: str, port: int, *, user: str, password: str, database: str,
-                   timeout: float = 1.0) -> ProbeResult:
+def probe_postgres(
+    host: str, port: int, *, user: str, password: str, database: str, timeout: float = 1.0
+) -> ProbeResult:
     """Log in as a client would and wait for ReadyForQuery ("accepting connections")."""
     deadline = time.monotonic() + timeout
     conn: _Conn | None = None

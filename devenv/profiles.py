@@ -10,6 +10,7 @@ else is replaced by the later file).
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -23,8 +24,22 @@ META_KEY = "x-devenv"
 
 # sequences Compose merges by appending (unique) rather than replacing
 _APPENDED = frozenset(
-    {"ports", "expose", "volumes", "env_file", "extra_hosts", "dns", "dns_search", "devices",
-     "secrets", "configs", "cap_add", "cap_drop", "security_opt", "tmpfs"}
+    {
+        "ports",
+        "expose",
+        "volumes",
+        "env_file",
+        "extra_hosts",
+        "dns",
+        "dns_search",
+        "devices",
+        "secrets",
+        "configs",
+        "cap_add",
+        "cap_drop",
+        "security_opt",
+        "tmpfs",
+    }
 )
 
 
@@ -62,7 +77,7 @@ def load_fragment(path: Path) -> Fragment:
     )
 
 
-def load_profiles(names: list[str], directory: Path | None = None) -> dict[str, Fragment]:
+def load_profiles(names: Sequence[str], directory: Path | None = None) -> dict[str, Fragment]:
     directory = directory or profiles_dir()
     return {name: load_fragment(directory / f"{name}.yaml") for name in names}
 

@@ -102,18 +102,20 @@ def load_compose_project(
 ) -> ComposeProject:
     """Read the profiles and extra compose files a project names, then assemble it."""
     fragments = load_profiles(project.config.profiles, profiles_directory)
-    extra = [
-        load_compose_file(_absolute(project.root, name)) for name in project.config.compose_files
-    ]
+    extra = [load_compose_file(_absolute(project.root, name)) for name in project.config.compose_files]
     return assemble(project, fragments, extra, start_interval=start_interval)
 
 
 def assemble(
-    project: Project, fragments: dict[str, Fragment], extra: Sequence[dict[str, Any]] = (),
-    *, start_interval: bool = False,
+    project: Project,
+    fragments: dict[str, Fragment],
+    extra: Sequence[dict[str, Any]] = (),
+    *,
+    start_interval: bool = False,
 ) -> ComposeProject:
     """The compose project for a config. ``start_interval``: the engine honours a
     healthcheck's start_interval (API 1.44+), so devenv's own healthchecks get a short one."""
+    name: str
     config = project.config
     doc: dict[str, Any] = {"name": project.name}
     for name in config.profiles:
@@ -158,8 +160,10 @@ def assemble(
             del service["ports"]
 
     probes: dict[str, tuple[dict[str, Any], ...]] = {
-        name: tuple({key: _pin(str(value), _pinned(project, name)) for key, value in probe.items()}
-                    for probe in fragments[name].probes)
+        name: tuple(
+            {key: _pin(str(value), _pinned(project, name)) for key, value in probe.items()}
+            for probe in fragments[name].probes
+        )
         for name in config.profiles
     }
     if API in probes:
@@ -202,7 +206,11 @@ def _probes(value: Any, service: str) -> tuple[dict[str, Any], ...]:
 
     items = value if isinstance(value, list) else [value]
     for item in items:
-        if not isinstance(item, dict) or item.get("protocol") not in PROTOCOLS or not str(item.get("port", "")).isdigit():
+        if (
+            not isinstance(item, dict)
+            or item.get("protocol") not in PROTOCOLS
+            or not str(item.get("port", "")).isdigit()
+        ):
             raise ConfigError(
                 f"services.{service}.x-devenv.probes: each probe needs a protocol "
                 f"({', '.join(PROTOCOLS)}) and a container port",
@@ -253,9 +261,7 @@ def _wire_api(api: dict[str, Any], project: Project, fragments: dict[str, Fragme
         api["depends_on"] = depends
     # the project's .env reaches the api's environment at run time; its contents are never rendered
     api["env_file"] = [{"path": ".env", "required": False}]
-    api["ports"] = [
-        _port({"target": cfg.container_port}, project.config.bind_address, cfg.port)
-    ]
+    api["ports"] = [_port({"target": cfg.container_port}, project.config.bind_address, cfg.port)]
     url = f"http://127.0.0.1:{cfg.container_port}{cfg.health_path}"
     api["healthcheck"] = {
         **api.get("healthcheck", {}),
@@ -277,7 +283,7 @@ def _links(project: Project, fragment: Fragment) -> tuple[str, ...]:
 
 def _pinned(project: Project, service: str) -> dict[str, str]:
     """Variables a service override sets literally (e.g. POSTGRES_DB: shop)."""
-    override = project.config.services.get(service)
+    override = next((found for name, found in project.config.services.items() if name == service), None)
     return _env(override.environment) if override else {}
 
 
@@ -326,7 +332,8 @@ def _absolutize(service: dict[str, Any], root: Path) -> None:
     entries = env_file if isinstance(env_file, list) else [env_file] if env_file else []
     if entries:
         service["env_file"] = [
-            {**entry, "path": str(_absolute(root, entry["path"]))} if isinstance(entry, dict)
+            {**entry, "path": str(_absolute(root, entry["path"]))}
+            if isinstance(entry, dict)
             else str(_absolute(root, entry))
             for entry in entries
         ]

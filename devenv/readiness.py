@@ -69,8 +69,9 @@ class Probe:
         from devenv import probes
 
         if self.protocol == "postgres":
-            return probes.probe_postgres(host, host_port, user=self.user, password=self.password,
-                                         database=self.database, timeout=timeout)
+            return probes.probe_postgres(
+                host, host_port, user=self.user, password=self.password, database=self.database, timeout=timeout
+            )
         if self.protocol == "redis":
             return probes.probe_redis(host, host_port, password=self.password or None, timeout=timeout)
         if self.protocol == "smtp":
@@ -157,8 +158,11 @@ class Tracker:
         for service in self.order:
             if service in self.launched or service in self.pending or service not in by_service:
                 continue
-            if all(self._satisfied(dep, condition, by_service.get(dep))
-                   for dep, condition in self.depends.get(service, {}).items() if dep in self.progress):
+            if all(
+                self._satisfied(dep, condition, by_service.get(dep))
+                for dep, condition in self.depends.get(service, {}).items()
+                if dep in self.progress
+            ):
                 due.append(service)
         return due
 
@@ -181,8 +185,14 @@ class Tracker:
         self.restarts[state.service] = state.restart_count
 
     # -- judging -----------------------------------------------------------------------------
-    def observe(self, states: Iterable[ServiceState], reports: Mapping[str, Report], now: float,
-                polled_at: float | None = None, wall: Callable[[], float] = time.time) -> Verdict:
+    def observe(
+        self,
+        states: Iterable[ServiceState],
+        reports: Mapping[str, Report],
+        now: float,
+        polled_at: float | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> Verdict:
         """Judge one snapshot. ``polled_at``: the clock time the snapshot was asked for; a
         service is only judged failed from a snapshot taken after its start finished."""
         polled_at = now if polled_at is None else polled_at
@@ -234,8 +244,9 @@ class Tracker:
 
     def _failure(self, service: str, state: ServiceState, report: Report | None) -> Verdict | None:
         if report is not None and report.fatal and report.container == state.id:
-            return Verdict("failed", service, f"it refused devenv's probe: {report.detail}",
-                           REFUSED_HINT.get(report.protocol, ""))
+            return Verdict(
+                "failed", service, f"it refused devenv's probe: {report.detail}", REFUSED_HINT.get(report.protocol, "")
+            )
         if state.state == "restarting" or state.restart_count > self.restarts.get(service, 0):
             return Verdict("failed", service, f"it keeps restarting (last exit code {state.exit_code})")
         reason = failure(state)
@@ -243,8 +254,11 @@ class Tracker:
 
     def stalled(self, now: float) -> list[str]:
         """Started services that have not become ready for a while: show their logs."""
-        return [s for s in self.order
-                if s in self.launched and s not in self.ready and now - self.launched[s] >= STALL_AFTER]
+        return [
+            s
+            for s in self.order
+            if s in self.launched and s not in self.ready and now - self.launched[s] >= STALL_AFTER
+        ]
 
     def elapsed(self, now: float) -> float:
         return now - self.started
@@ -329,8 +343,12 @@ class Prober:
         if current is not None:
             current[2].set()
         stop = threading.Event()
-        thread = threading.Thread(target=self._run, args=(rule.service, state.id, found, stop),
-                                  name=f"devenv-probe-{rule.service}", daemon=True)
+        thread = threading.Thread(
+            target=self._run,
+            args=(rule.service, state.id, found, stop),
+            name=f"devenv-probe-{rule.service}",
+            daemon=True,
+        )
         self._threads[rule.service] = (state.id, thread, stop)
         thread.start()
 
@@ -339,7 +357,7 @@ class Prober:
             return dict(self._reports)
 
     def stop(self) -> None:
-        for _, thread, stop in self._threads.values():
+        for _, _, stop in self._threads.values():
             stop.set()
         for _, thread, _ in self._threads.values():
             thread.join(timeout=PROBE_TIMEOUT + 0.5)

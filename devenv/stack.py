@@ -11,8 +11,9 @@ from devenv.interfaces import Engine
 from devenv.workspace import ServiceSummary, Workspace, summarize
 
 
-def status(ws: Workspace, engine: Engine,
-           check: Callable[..., dict[str, readiness.Report]] | None = None) -> list[ServiceSummary]:
+def status(
+    ws: Workspace, engine: Engine, check: Callable[..., dict[str, readiness.Report]] | None = None
+) -> list[ServiceSummary]:
     """Each service's container state and Docker's health, and devenv's readiness: its
     probes run once, side by side, as `up` runs them."""
     states = engine.services(ws.name)
@@ -44,8 +45,7 @@ def down(
     }
     doomed_volumes = [v for v in engine.volumes(ws.name) if v in declared] if volumes else []
     if doomed_volumes and not confirm(
-        f"Delete {len(doomed_volumes)} volume(s) of project {ws.name} and all their data "
-        f"({', '.join(doomed_volumes)})?"
+        f"Delete {len(doomed_volumes)} volume(s) of project {ws.name} and all their data ({', '.join(doomed_volumes)})?"
     ):
         raise AbortedError(
             "nothing was removed",

@@ -28,8 +28,12 @@ class Applied:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        known = {"digest": self.digest, "fingerprints": self.fingerprints, "services": list(self.services),
-                 "engine_api": list(self.engine_api)}
+        known = {
+            "digest": self.digest,
+            "fingerprints": self.fingerprints,
+            "services": list(self.services),
+            "engine_api": list(self.engine_api),
+        }
         return {**self.extra, **known}
 
     @classmethod

@@ -82,8 +82,9 @@ def _plan(ws: Workspace, facts: Facts, options: UpOptions) -> UpPlan:
     return plan_up(ws, facts, services=options.services, build=options.build, timeout=options.timeout, hooks=chosen)
 
 
-def up(ws: Workspace, engine: Engine, reporter: Reporter, info: EngineInfo,
-       options: UpOptions | None = None) -> UpResult:
+def up(
+    ws: Workspace, engine: Engine, reporter: Reporter, info: EngineInfo, options: UpOptions | None = None
+) -> UpResult:
     options = options or UpOptions()
     clock = options.clock
     began, began_wall = clock(), options.wall()
@@ -108,8 +109,9 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, info: EngineInfo,
 
     reporter.step(f"starting {', '.join(the_plan.services)}")
     engine.create(ws.files, list(the_plan.services))
-    tracker = readiness.Tracker(the_plan.rules, list(the_plan.services), the_plan.depends,
-                                started=clock(), timeout=the_plan.timeout)
+    tracker = readiness.Tracker(
+        the_plan.rules, list(the_plan.services), the_plan.depends, started=clock(), timeout=the_plan.timeout
+    )
     try:
         verdict, states = _wait(ws, engine, reporter, tracker, options)
     finally:
@@ -121,8 +123,10 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, info: EngineInfo,
     notes = [note for hook in the_plan.hooks if (note := hook.run(ready))]
     previous = facts.applied
     running = set(the_plan.services) | (set(previous.services) if previous.digest == the_plan.digest else set())
-    state.write_applied(ws.project.root, state.Applied(
-        the_plan.digest, the_plan.record, tuple(sorted(running)), info.api, previous.extra))
+    state.write_applied(
+        ws.project.root,
+        state.Applied(the_plan.digest, the_plan.record, tuple(sorted(running)), info.api, previous.extra),
+    )
     summaries = summarize(ws, states, list(the_plan.services))
     for summary in summaries:
         progress = tracker.progress[summary.service]
@@ -130,8 +134,9 @@ def up(ws: Workspace, engine: Engine, reporter: Reporter, info: EngineInfo,
     return UpResult(True, summaries, clock() - began, list(the_plan.build), began_wall, notes)
 
 
-def _wait(ws: Workspace, engine: Engine, reporter: Reporter, tracker: readiness.Tracker,
-          options: UpOptions) -> tuple[readiness.Verdict, list[ServiceState]]:
+def _wait(
+    ws: Workspace, engine: Engine, reporter: Reporter, tracker: readiness.Tracker, options: UpOptions
+) -> tuple[readiness.Verdict, list[ServiceState]]:
     """Start containers as their dependencies get ready, until all are ready or one fails.
 
     Readiness comes from the probes, which wake this loop the moment one answers; the engine
@@ -187,9 +192,15 @@ def _wait(ws: Workspace, engine: Engine, reporter: Reporter, tracker: readiness.
             process.end()
 
 
-def _observe_and_start(engine: Engine, tracker: readiness.Tracker, prober: readiness.Prober,
-                       states: list[ServiceState], starting: dict[str, Running], polled_at: float,
-                       options: UpOptions) -> readiness.Verdict:
+def _observe_and_start(
+    engine: Engine,
+    tracker: readiness.Tracker,
+    prober: readiness.Prober,
+    states: list[ServiceState],
+    starting: dict[str, Running],
+    polled_at: float,
+    options: UpOptions,
+) -> readiness.Verdict:
     """Judge the snapshot with the newest probe reports, and start what may start now."""
     verdict = tracker.observe(states, prober.reports(), options.clock(), polled_at, options.wall)
     if verdict.done:
@@ -263,7 +274,9 @@ def diagnose(ws: Workspace, engine: Engine, verdict: readiness.Verdict, states: 
         "the other services were left running (`devenv status`, `devenv down`)"
     )
     if verdict.kind == "timeout":
-        return StartTimeoutError(f"{service} did not become ready: {verdict.reason}", hint=hint, details="\n".join(lines))
+        return StartTimeoutError(
+            f"{service} did not become ready: {verdict.reason}", hint=hint, details="\n".join(lines)
+        )
     return ServiceFailedError(f"{service} failed: {verdict.reason}", hint=hint, details="\n".join(lines))
 
 

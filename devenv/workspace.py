@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from devenv import build, state
@@ -70,8 +70,10 @@ class Workspace:
         memory only: a password here is never written anywhere)."""
         env = self.env()
         waited_to_finish = {
-            dep for conditions in self.compose.conditions.values()
-            for dep, condition in conditions.items() if condition == "service_completed_successfully"
+            dep
+            for conditions in self.compose.conditions.values()
+            for dep, condition in conditions.items()
+            if condition == "service_completed_successfully"
         }
         rules = {}
         for service in self.compose.services:
@@ -126,13 +128,14 @@ def printable_env(env: dict[str, str]) -> dict[str, str]:
     return {name: "***" if _SECRET_NAME.search(name) and value else value for name, value in env.items()}
 
 
-def summarize(ws: Workspace, states: list[ServiceState], wanted: list[str] | None = None,
-              reports: dict[str, Report] | None = None) -> list[ServiceSummary]:
+def summarize(
+    ws: Workspace, states: list[ServiceState], wanted: list[str] | None = None, reports: dict[str, Report] | None = None
+) -> list[ServiceSummary]:
     """One row per service: state, Docker's health, devenv's readiness, URLs, uptime."""
     env = printable_env(ws.env())
     rules = ws.rules()
     by_service = {s.service: s for s in states}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     summaries = []
     for service in wanted if wanted is not None else list(ws.compose.services):
         current = by_service.get(service)

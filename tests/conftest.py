@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from dataclasses import replace
 
 from devenv.engine_types import ComposeFiles, EngineInfo, Port, ServiceState
 from devenv.errors import DevenvError
@@ -39,16 +38,24 @@ def make_project(tmp_path: Path):
     return make
 
 
-def state(service: str, status: str = "running", health: str | None = "healthy", *,
-          ports: dict[int, int] | None = None, exit_code: int = 0, probe: str = "",
-          project: str = "proj", id: str = "") -> ServiceState:
+def state(
+    service: str,
+    status: str = "running",
+    health: str | None = "healthy",
+    *,
+    ports: dict[int, int] | None = None,
+    exit_code: int = 0,
+    probe: str = "",
+    project: str = "proj",
+    id: str = "",
+) -> ServiceState:
     return ServiceState(
         service=service,
         name=f"{project}-{service}-1",
         state=status,
         health=health,
         exit_code=exit_code,
-        started_at=datetime.now(timezone.utc) - timedelta(seconds=65),
+        started_at=datetime.now(UTC) - timedelta(seconds=65),
         ports=tuple(Port(c, "127.0.0.1", h) for c, h in (ports or {}).items()),
         last_probe=probe,
         id=id or f"{project}-{service}-container",
@@ -87,10 +94,18 @@ class FakeEngine:
     makes running (with the ports in ``ports``), unless ``fail`` says what goes wrong
     ("exit": it exits with code 1 at once; "restart": it crash-loops)."""
 
-    def __init__(self, snapshots: list[list[ServiceState]] | None = None, *,
-                 images: set[str] | None = None, volumes: list[str] | None = None, logs: str = "",
-                 ports: dict[str, dict[int, int]] | None = None, fail: dict[str, str] | None = None,
-                 start: dict[str, FakeProcess] | None = None, api: tuple[int, int] = (1, 45)) -> None:
+    def __init__(
+        self,
+        snapshots: list[list[ServiceState]] | None = None,
+        *,
+        images: set[str] | None = None,
+        volumes: list[str] | None = None,
+        logs: str = "",
+        ports: dict[str, dict[int, int]] | None = None,
+        fail: dict[str, str] | None = None,
+        start: dict[str, FakeProcess] | None = None,
+        api: tuple[int, int] = (1, 45),
+    ) -> None:
         self.snapshots = list(snapshots or [[]])
         self.images = images if images is not None else set()
         self._volumes = volumes or []
@@ -139,8 +154,11 @@ class FakeEngine:
         self.containers = {}
         for service in services:
             old = existing.get(service)
-            self.containers[service] = old if old is not None else replace(
-                state(service, "created", None, project=files.name), started_at=None)
+            self.containers[service] = (
+                old
+                if old is not None
+                else replace(state(service, "created", None, project=files.name), started_at=None)
+            )
 
     def start(self, container: str) -> FakeProcess:
         assert self.containers is not None, "start before create"
@@ -150,12 +168,17 @@ class FakeEngine:
         if process.code == 0:
             how = self.fail.get(current.service)
             if how == "exit":
-                started = replace(current, state="exited", exit_code=1, started_at=datetime.now(timezone.utc))
+                started = replace(current, state="exited", exit_code=1, started_at=datetime.now(UTC))
             elif how == "restart":
                 started = replace(current, state="restarting", exit_code=2, restart_count=current.restart_count + 1)
             else:
-                started = replace(current, state="running", health="starting" if current.service in self.ports else None, started_at=datetime.now(timezone.utc),
-                                  ports=tuple(Port(c, "127.0.0.1", h) for c, h in self.ports.get(current.service, {}).items()))
+                started = replace(
+                    current,
+                    state="running",
+                    health="starting" if current.service in self.ports else None,
+                    started_at=datetime.now(UTC),
+                    ports=tuple(Port(c, "127.0.0.1", h) for c, h in self.ports.get(current.service, {}).items()),
+                )
             self.containers[current.service] = started
         return process
 
@@ -170,8 +193,9 @@ class FakeProber:
     """Stands in for readiness.Prober: a service's probe answers once ``after[service]``
     more looks at the reports have passed (0: at once); ``refuse`` answers fatally."""
 
-    def __init__(self, after: dict[str, int] | None = None, refuse: dict[str, str] | None = None,
-                 never: set[str] | None = None) -> None:
+    def __init__(
+        self, after: dict[str, int] | None = None, refuse: dict[str, str] | None = None, never: set[str] | None = None
+    ) -> None:
         import threading
 
         self.after = dict(after or {})
@@ -184,7 +208,7 @@ class FakeProber:
     def __call__(self) -> FakeProber:
         return self
 
-    def watch(self, rule, state: ServiceState) -> None:  # noqa: ANN001
+    def watch(self, rule, state: ServiceState) -> None:
         if rule.probes and state.state == "running":
             self.watched[state.service] = state
 

@@ -17,6 +17,7 @@ from devenv.errors import AbortedError
 
 if TYPE_CHECKING:
     from devenv.interfaces import Engine
+    from devenv.lock import Holder
     from devenv.workspace import Workspace
 
 directory: Path = Path.cwd()
@@ -45,7 +46,7 @@ def exclusive(ws: Workspace, command: str) -> Iterator[None]:
     from devenv import display
     from devenv.lock import project_lock
 
-    def waiting(holder) -> None:  # noqa: ANN001 - lock.Holder | None
+    def waiting(holder: Holder | None) -> None:
         who = f"`{holder.command}` (pid {holder.pid})" if holder else "another devenv command"
         display.note(f"waiting for {who} to finish in this project …")
 

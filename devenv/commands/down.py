@@ -11,7 +11,9 @@ from devenv.errors import ExitCode
 
 
 def command(
-    volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Also delete the data volumes (asks first).")] = False,
+    volumes: Annotated[
+        bool, typer.Option("--volumes", "-v", help="Also delete the data volumes (asks first).")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> int:
     """Stop and remove this project's containers; its data stays unless --volumes.

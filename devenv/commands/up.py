@@ -17,16 +17,25 @@ def command(
     ] = None,
     build: Annotated[
         Optional[bool],
-        typer.Option("--build/--no-build", help="Always / never build the images the stack builds (the api, and "
-                     "compose_files services with a build). Default: when missing, or their build inputs changed.",
-                     show_default=False),
+        typer.Option(
+            "--build/--no-build",
+            help="Always / never build the images the stack builds (the api, and "
+            "compose_files services with a build). Default: when missing, or their build inputs changed.",
+            show_default=False,
+        ),
     ] = None,
     timeout: Annotated[
-        Optional[float], typer.Option(help="Seconds to wait for every service to be ready. Default: devenv.yaml's "
-                                      "timeout (180).", min=1, show_default=False)
+        Optional[float],
+        typer.Option(
+            help="Seconds to wait for every service to be ready. Default: devenv.yaml's timeout (180).",
+            min=1,
+            show_default=False,
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what up would do, and do nothing.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON (progress stays on stderr).")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON (progress stays on stderr).")
+    ] = False,
 ) -> int:
     """Build what changed, start the stack in dependency order and wait until it answers.
 

@@ -28,8 +28,9 @@ def _engine_problem() -> str | None:
     if shutil.which("docker") is None:
         return "no docker binary on PATH"
     try:
-        result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                                capture_output=True, text=True, timeout=20)
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=20
+        )
     except subprocess.TimeoutExpired:
         return "`docker info` did not answer in 20 s"
     if result.returncode != 0:
@@ -51,12 +52,17 @@ def _needs_engine(docker_engine) -> None:
     """Every test in this folder needs the engine (see docker_engine)."""
 
 
-def run_devenv(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300,
-               stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_devenv(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """The real CLI in a real process, as a user runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "devenv", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})}, timeout=timeout,
+        [sys.executable, "-m", "devenv", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+        timeout=timeout,
         input=stdin if stdin is not None else "",
     )
 
@@ -67,24 +73,39 @@ def new_name(purpose: str) -> str:
 
 def teardown(name: str) -> None:
     """Remove what a test project made: containers, networks, volumes and its api image."""
-    subprocess.run(["docker", "compose", "-p", name, "down", "--volumes", "--remove-orphans", "--timeout", "3"],
-                   capture_output=True, text=True, timeout=120)
-    ids = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={name}"],
-                         capture_output=True, text=True).stdout.split()
+    subprocess.run(
+        ["docker", "compose", "-p", name, "down", "--volumes", "--remove-orphans", "--timeout", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    ids = subprocess.run(
+        ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={name}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     if ids:
         subprocess.run(["docker", "volume", "rm", "-f", *ids], capture_output=True)
     subprocess.run(["docker", "image", "rm", "-f", f"{name}-api:devenv"], capture_output=True)
 
 
 def containers(name: str) -> list[dict]:
-    out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={name}",
-                          "--format", "{{json .}}"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={name}", "--format", "{{json .}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def volumes(name: str) -> list[str]:
-    out = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={name}"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={name}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return sorted(out.split())
 
 

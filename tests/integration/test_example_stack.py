@@ -9,7 +9,15 @@ import uuid
 import pytest
 
 from tests.integration.conftest import (
-    containers, copy_example, http, new_name, run_devenv, status, teardown, volumes, wait_for,
+    containers,
+    copy_example,
+    http,
+    new_name,
+    run_devenv,
+    status,
+    teardown,
+    volumes,
+    wait_for,
 )
 
 
@@ -59,9 +67,11 @@ def test_a_signup_writes_postgres_caches_in_redis_and_mails_through_mailhog(shop
     code, row = http("GET", f"{api}signups/{body['id']}")
     assert (code, row["source"], row["email"]) == (200, "cache", "ada@example.test")
     mailhog = url_of(shop, "mailhog", "http://")
+
     def delivered():
         _, found = http("GET", mailhog + "api/v2/search?kind=to&query=ada@example.test")
         return found if found.get("total") else None
+
     found = wait_for(delivered, timeout=10)
     assert found, "the welcome mail never reached Mailhog"
     assert found["items"][0]["Content"]["Headers"]["Subject"] == ["Welcome to shop"]
@@ -71,15 +81,18 @@ def test_the_secret_from_dotenv_is_used_but_never_written_into_files_or_images(s
     secret, name = shop["secret"], shop["name"]
     assert secret not in (shop["root"] / ".devenv" / "compose.yaml").read_text()
     assert secret not in (shop["root"] / ".devenv" / "state.json").read_text()
-    for command in (["docker", "image", "inspect", f"{name}-api:devenv"],
-                    ["docker", "history", "--no-trunc", f"{name}-api:devenv"]):
+    for command in (
+        ["docker", "image", "inspect", f"{name}-api:devenv"],
+        ["docker", "history", "--no-trunc", f"{name}-api:devenv"],
+    ):
         assert secret not in subprocess.run(command, capture_output=True, text=True, check=True).stdout
     assert secret not in shop["first"].stdout + shop["first"].stderr
     # ...and the api really connects with it (health said db ok), as a non-root user
     uid = subprocess.run(["docker", "exec", f"{name}-api-1", "id", "-u"], capture_output=True, text=True, check=True)
     assert uid.stdout.strip() != "0"
-    database_url = subprocess.run(["docker", "exec", f"{name}-api-1", "printenv", "DATABASE_URL"],
-                                  capture_output=True, text=True, check=True).stdout.strip()
+    database_url = subprocess.run(
+        ["docker", "exec", f"{name}-api-1", "printenv", "DATABASE_URL"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert database_url == f"postgres://app:{secret}@postgres:5432/app"
 
 
@@ -95,9 +108,11 @@ def test_a_second_up_changes_nothing(shop):
 def test_stopping_postgres_turns_health_503_and_status_shows_it(shop):
     api = url_of(shop, "api", "http://")
     subprocess.run(["docker", "stop", "-t", "2", f"{shop['name']}-postgres-1"], check=True, capture_output=True)
+
     def failing():
         answer = http("GET", api + "health")
         return answer if answer[0] == 503 else None
+
     code, body = wait_for(failing, timeout=15) or (None, {})
     assert code == 503, "the api kept answering 200 with postgres stopped"
     assert body["status"] == "fail" and body["checks"]["db"] != "ok" and body["checks"]["redis"] == "ok"
@@ -122,6 +137,7 @@ def test_the_dev_target_reloads_a_source_edit_without_a_rebuild(shop):
                 return text in str(http("GET", api + "nope")[1])
             except OSError:  # the server is restarting
                 return False
+
         return check
 
     server.write_text(original.replace("no route for", "nothing lives at"))
@@ -148,8 +164,11 @@ def test_down_keeps_the_data_and_down_volumes_removes_it(shop):
     up = run_devenv("up", cwd=root, env=env)
     assert up.returncode == 0, up.stderr
     rows = subprocess.run(
-        ["docker", "exec", f"{name}-postgres-1", "psql", "-U", "app", "-d", "app", "-tAc",
-         "select email from signups"], capture_output=True, text=True, check=True).stdout.split()
+        ["docker", "exec", f"{name}-postgres-1", "psql", "-U", "app", "-d", "app", "-tAc", "select email from signups"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert rows == ["ada@example.test"]
 
     refused = run_devenv("down", "--volumes", cwd=root, env=env)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import stat
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import containers, new_name, run_devenv, status, teardown, wait_for
+from tests.integration.conftest import containers, new_name, run_devenv, status, teardown
 
 
 @pytest.fixture
@@ -71,8 +69,12 @@ def test_a_port_held_by_another_projects_container_names_it(project):
     taken = status(other_root, other_env)["redis"]["ports"][0]["host"]
     root, env = project(f"profiles: [redis]\nservices:\n  redis: {{ports: {{6379: {taken}}}}}\n")
     result = run_devenv("up", cwd=root, env=env)
-    assert_one_error(result, 30, f"port 127.0.0.1:{taken} for redis is already in use by container "
-                                 f"{other_env['DEVENV_PROJECT_NAME']}-redis-1 (project {other_env['DEVENV_PROJECT_NAME']})")
+    assert_one_error(
+        result,
+        30,
+        f"port 127.0.0.1:{taken} for redis is already in use by container "
+        f"{other_env['DEVENV_PROJECT_NAME']}-redis-1 (project {other_env['DEVENV_PROJECT_NAME']})",
+    )
     # the other project was not touched
     assert status(other_root, other_env)["redis"]["health"] == "healthy"
 
@@ -86,7 +88,8 @@ def test_a_healthcheck_that_always_fails_is_diagnosed_and_the_rest_left_running(
           redis: {ports: {6379: 0}}
         compose_files: [broken-health.yaml]
         """,
-        {"broken-health.yaml": """
+        {
+            "broken-health.yaml": """
             services:
               worker:
                 image: redis:7-alpine
@@ -95,7 +98,8 @@ def test_a_healthcheck_that_always_fails_is_diagnosed_and_the_rest_left_running(
                   interval: 1s
                   retries: 2
                   start_period: 0s
-        """},
+        """
+        },
     )
     # the worker declares no probe of devenv's: Docker's healthcheck is what counts for it
     result = run_devenv("up", "--timeout", "60", cwd=root, env=env)
@@ -105,8 +109,10 @@ def test_a_healthcheck_that_always_fails_is_diagnosed_and_the_rest_left_running(
     assert "log lines:" in text and "Ready to accept connections" in text
     assert f"docker compose -p {env['DEVENV_PROJECT_NAME']} logs worker" in lines[-1]
     # postgres, which did nothing wrong, is left as it was
-    states = {c["Labels"].split("com.docker.compose.service=")[1].split(",")[0]: c["State"]
-              for c in containers(env["DEVENV_PROJECT_NAME"])}
+    states = {
+        c["Labels"].split("com.docker.compose.service=")[1].split(",")[0]: c["State"]
+        for c in containers(env["DEVENV_PROJECT_NAME"])
+    }
     assert states["postgres"] == "running"
 
 
@@ -116,12 +122,14 @@ def test_a_failing_api_build_shows_the_failing_step(project):
         profiles: [api]
         api: {port: 0}
         """,
-        {"Dockerfile": """
+        {
+            "Dockerfile": """
             FROM node:20-alpine
             RUN echo preparing
             RUN echo 'npm ERR! missing script: build' && exit 3
             CMD ["node", "-e", "1"]
-        """},
+        """
+        },
     )
     result = run_devenv("up", cwd=root, env=env)
     lines = assert_one_error(result, 31, "building api failed at: Step 3/")
@@ -130,7 +138,9 @@ def test_a_failing_api_build_shows_the_failing_step(project):
     assert "npm ERR! missing script: build" in "\n".join(lines[2:])
     # the classic builder's container of the failed step is not left behind
     step = next(line.split("Running in ")[1] for line in lines if "Running in " in line)
-    assert subprocess.run(["docker", "ps", "-aq", "--filter", f"id={step}"], capture_output=True, text=True).stdout == ""
+    assert (
+        subprocess.run(["docker", "ps", "-aq", "--filter", f"id={step}"], capture_output=True, text=True).stdout == ""
+    )
     assert containers(env["DEVENV_PROJECT_NAME"]) == []
 
 
@@ -140,8 +150,9 @@ def test_the_rendered_file_runs_with_plain_docker_compose(project, tmp_path):
     assert rendered.returncode == 0, rendered.stderr
     elsewhere = tmp_path / "rendered.yaml"
     elsewhere.write_text(rendered.stdout)
-    up = subprocess.run(["docker", "compose", "-f", str(elsewhere), "up", "-d", "--wait"],
-                        capture_output=True, text=True, timeout=120)
+    up = subprocess.run(
+        ["docker", "compose", "-f", str(elsewhere), "up", "-d", "--wait"], capture_output=True, text=True, timeout=120
+    )
     assert up.returncode == 0, up.stderr
     # it is the same project devenv manages
     assert status(root, env)["redis"]["health"] == "healthy"
@@ -155,8 +166,13 @@ def test_an_unreachable_engine(project):
 
 def test_no_docker_binary(project):
     root, env = project("profiles: [redis]\n")
-    result = subprocess.run([sys.executable, "-m", "devenv", "up"], cwd=root, capture_output=True, text=True,
-                            env={**os.environ, **env, "PATH": "/nonexistent"})
+    result = subprocess.run(
+        [sys.executable, "-m", "devenv", "up"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "PATH": "/nonexistent"},
+    )
     assert_one_error(result, 20, "the docker command was not found")
 
 
@@ -164,10 +180,13 @@ COMPOSE_MISSING = """echo "docker: 'compose' is not a docker command." >&2; echo
 COMPOSE_OLD = "echo v2.20.3; exit 0"
 
 
-@pytest.mark.parametrize(("compose", "message"), [
-    (COMPOSE_MISSING, "the Docker Compose plugin is missing: devenv needs Compose v2.24 or later"),
-    (COMPOSE_OLD, "Docker Compose 2.20.3 is too old: devenv needs Compose v2.24 or later"),
-])
+@pytest.mark.parametrize(
+    ("compose", "message"),
+    [
+        (COMPOSE_MISSING, "the Docker Compose plugin is missing: devenv needs Compose v2.24 or later"),
+        (COMPOSE_OLD, "Docker Compose 2.20.3 is too old: devenv needs Compose v2.24 or later"),
+    ],
+)
 def test_compose_plugin_missing_or_too_old(project, tmp_path, compose, message):
     """The real docker CLI behind a wrapper that answers `docker compose` as such a CLI does."""
     bin_dir = tmp_path / "bin"

@@ -26,10 +26,16 @@ def run_container() -> Iterator[Run]:
         name = new_name("probe")
         names.append(name)
         env_args = [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
-        subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "-p", f"127.0.0.1::{port}", *env_args,
-                        image, *args], check=True, capture_output=True, text=True, timeout=60)
-        mapping = subprocess.run(["docker", "port", name, f"{port}/tcp"], check=True, capture_output=True,
-                                 text=True, timeout=30).stdout.split()[0]
+        subprocess.run(
+            ["docker", "run", "-d", "--rm", "--name", name, "-p", f"127.0.0.1::{port}", *env_args, image, *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        mapping = subprocess.run(
+            ["docker", "port", name, f"{port}/tcp"], check=True, capture_output=True, text=True, timeout=30
+        ).stdout.split()[0]
         return int(mapping.rsplit(":", 1)[1])
 
     yield run

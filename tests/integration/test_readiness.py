@@ -51,8 +51,9 @@ def started_at(container: str) -> float:
 
 
 def engine_api() -> tuple[int, int]:
-    out = subprocess.run(["docker", "version", "--format", "{{.Server.APIVersion}}"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.APIVersion}}"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     major, minor = out.split(".")[:2]
     return int(major), int(minor)
 
@@ -96,17 +97,25 @@ def test_start_interval_is_rendered_only_where_the_engine_honours_it(project):
 
 
 def test_two_ups_at_once_one_waits_both_succeed_one_network(project):
-    root, env = project("profiles: [postgres, redis]\nservices:\n  postgres: {ports: {5432: 0}}\n  redis: {ports: {6379: 0}}\n")
+    root, env = project(
+        "profiles: [postgres, redis]\nservices:\n  postgres: {ports: {5432: 0}}\n  redis: {ports: {6379: 0}}\n"
+    )
     command = [sys.executable, "-m", "devenv", "up"]
     full_env = {**os.environ, "NO_COLOR": "1", **env}
     first = subprocess.Popen(command, cwd=root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    second = subprocess.Popen(command, cwd=root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(
+        command, cwd=root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     outputs = [p.communicate(timeout=180) for p in (first, second)]
     assert (first.returncode, second.returncode) == (0, 0), outputs
     waited = [err for _, err in outputs if "waiting for `devenv up` (pid " in err]
     assert len(waited) == 1, outputs
-    networks = subprocess.run(["docker", "network", "ls", "--filter", f"name={env['DEVENV_PROJECT_NAME']}",
-                               "--format", "{{.Name}}"], capture_output=True, text=True, check=True).stdout.split()
+    networks = subprocess.run(
+        ["docker", "network", "ls", "--filter", f"name={env['DEVENV_PROJECT_NAME']}", "--format", "{{.Name}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert networks == [f"{env['DEVENV_PROJECT_NAME']}_default"]
     assert all(row["ready"] for row in status(root, env).values())
 
@@ -129,14 +138,16 @@ def test_postgres_with_other_credentials_than_its_volume_fails_at_once_saying_wh
 def test_a_crash_looping_service_fails_at_once(project):
     root, env = project(
         "profiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\ncompose_files: [worker.yaml]\n",
-        {"worker.yaml": """
+        {
+            "worker.yaml": """
             services:
               worker:
                 image: redis:7-alpine
                 command: ["sh", "-c", "echo 'worker: cannot reach the queue'; exit 3"]
                 restart: always
                 depends_on: [redis]
-        """},
+        """
+        },
     )
     result = run_devenv("up", "--timeout", "100", cwd=root, env=env)
     assert result.returncode == 40, result.stderr
@@ -148,17 +159,22 @@ def test_a_crash_looping_service_fails_at_once(project):
 
 def _docker_processes_for(name: str) -> list[str]:
     """docker processes (compose, starts of this project's containers) still running."""
-    ids = subprocess.run(["docker", "ps", "-aq", "--no-trunc", "--filter", f"label=com.docker.compose.project={name}"],
-                         capture_output=True, text=True).stdout.split()
+    ids = subprocess.run(
+        ["docker", "ps", "-aq", "--no-trunc", "--filter", f"label=com.docker.compose.project={name}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     rows = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
-    return [row for row in rows
-            if "docker" in row and (name in row or any(i in row for i in ids)) and "ps -eo" not in row]
+    return [
+        row for row in rows if "docker" in row and (name in row or any(i in row for i in ids)) and "ps -eo" not in row
+    ]
 
 
 def test_ctrl_c_at_random_moments_always_exits_130_and_leaves_no_docker_process(project):
     root, env = project(
         "profiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\ncompose_files: [slow.yaml]\n",
-        {"slow.yaml": """
+        {
+            "slow.yaml": """
             services:
               never:
                 image: redis:7-alpine
@@ -170,16 +186,22 @@ def test_ctrl_c_at_random_moments_always_exits_130_and_leaves_no_docker_process(
                 image: redis:7-alpine
                 depends_on:
                   never: {condition: service_healthy}
-        """},
+        """
+        },
     )
     name = env["DEVENV_PROJECT_NAME"]
     moments = random.Random(os.environ.get("PYTEST_XDIST_WORKER", "") + name)
     for attempt in range(10):
         if attempt % 3 == 0:  # now and then from nothing, so early moments hit create and starts
             subprocess.run(["docker", "compose", "-p", name, "down", "--timeout", "0"], capture_output=True)
-        process = subprocess.Popen([sys.executable, "-m", "devenv", "up"], cwd=root, text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env={**os.environ, "NO_COLOR": "1", **env})
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devenv", "up"],
+            cwd=root,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "NO_COLOR": "1", **env},
+        )
         time.sleep(moments.uniform(0.05, 2.5))
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)

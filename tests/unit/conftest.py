@@ -53,7 +53,8 @@ def answering(rules, states, *, refuse=()):
     """The once-over probe `status` and the no-op `up` run: every probed, running service answers."""
     return {
         s.service: Report(s.id, s.service not in refuse, "answering" if s.service not in refuse else "refused")
-        for s in states if s.state == "running" and rules.get(s.service) and rules[s.service].probes
+        for s in states
+        if s.state == "running" and rules.get(s.service) and rules[s.service].probes
     }
 
 
@@ -63,5 +64,12 @@ def fast(prober=None, check=answering, **kwargs):
     def sleep(seconds):
         now[0] += seconds
 
-    return UpOptions(clock=lambda: now[0], sleep=sleep, wall=lambda: 1000.0 + now[0],
-                     prober=prober or FakeProber(), check=check, hooks=kwargs.pop("hooks", ()), **kwargs)
+    return UpOptions(
+        clock=lambda: now[0],
+        sleep=sleep,
+        wall=lambda: 1000.0 + now[0],
+        prober=prober or FakeProber(),
+        check=check,
+        hooks=kwargs.pop("hooks", ()),
+        **kwargs,
+    )

@@ -50,10 +50,10 @@ def test_fingerprint_sees_a_touched_file(tmp_path: Path):
 
 def test_env_files_in_the_build_context_are_flagged_unless_ignored(tmp_path: Path):
     from devenv.build import exposed_secrets
+
     _touch(tmp_path / ".env", "POSTGRES_PASSWORD=x")
     _touch(tmp_path / ".env.local", "X=1")
     _touch(tmp_path / ".env.example", "POSTGRES_PASSWORD=change-me")
     assert exposed_secrets(tmp_path) == [tmp_path / ".env", tmp_path / ".env.local"]
     _touch(tmp_path / ".dockerignore", ".env*\n!.env.example\n")
     assert exposed_secrets(tmp_path) == []
-

@@ -59,7 +59,7 @@ def test_usage_error_exits_2(capsys):
 
 
 def test_no_project_here(capsys, tmp_path):
-    code, out, err = run(capsys, "-C", str(tmp_path), "status")
+    code, _, err = run(capsys, "-C", str(tmp_path), "status")
     assert code == ExitCode.NO_PROJECT
     assert err.splitlines() == [
         f"error: no devenv.yaml in {tmp_path} or any parent folder",
@@ -71,7 +71,10 @@ def test_invalid_config_names_file_line_key(capsys, make_project):
     root = make_project("name: proj\napi:\n  port: lots\n")
     code, _, err = run(capsys, "-C", str(root), "config")
     assert code == ExitCode.INVALID_CONFIG
-    assert err.splitlines()[0] == f"error: {root / 'devenv.yaml'}:3: api.port: Input should be a valid integer, unable to parse string as an integer"
+    assert (
+        err.splitlines()[0]
+        == f"error: {root / 'devenv.yaml'}:3: api.port: Input should be a valid integer, unable to parse string as an integer"
+    )
     assert err.splitlines()[1].startswith("hint: ")
 
 
@@ -81,7 +84,9 @@ def test_config_prints_the_rendered_file_and_warns_about_unknown_keys(capsys, ma
     assert code == 0
     assert out == (root / ".devenv" / "compose.yaml").read_text()
     assert out.splitlines()[2] == "name: proj"
-    assert err.strip() == f"warning: {root / 'devenv.yaml'}:5: unknown key 'timeout_s' is ignored; did you mean 'timeout'?"
+    assert (
+        err.strip() == f"warning: {root / 'devenv.yaml'}:5: unknown key 'timeout_s' is ignored; did you mean 'timeout'?"
+    )
 
 
 def test_up_prints_the_summary(capsys, make_project, engine):
@@ -102,8 +107,12 @@ def test_status_json(capsys, make_project, engine):
     assert code == 0
     assert data["project"] == "proj"
     assert data["services"][0] | {"uptime_seconds": None} == {
-        "service": "redis", "state": "running", "health": "healthy", "ready": True,
-        "urls": ["redis://127.0.0.1:41002/0"], "uptime_seconds": None,
+        "service": "redis",
+        "state": "running",
+        "health": "healthy",
+        "ready": True,
+        "urls": ["redis://127.0.0.1:41002/0"],
+        "uptime_seconds": None,
         "ports": [{"container": 6379, "host_ip": "127.0.0.1", "host": 41002}],
     }
 
@@ -196,10 +205,10 @@ def test_ctrl_c_inside_an_engine_call_that_handles_failures_is_still_an_interrup
             try:
                 os.kill(os.getpid(), signal.SIGINT)
                 raise AssertionError("SIGINT should have interrupted")
-            except Exception as exc:  # noqa: BLE001 - as the engine module does
+            except Exception as exc:
                 raise EngineError(f"docker failed: {exc}") from None
 
-    monkeypatch.setattr(context, "make_engine", lambda: Engine())
+    monkeypatch.setattr(context, "make_engine", Engine)
     root = make_project(CONFIG)
     code, _, err = run(capsys, "-C", str(root), "status")
     assert (code, err.splitlines()[0]) == (130, "error: interrupted")
@@ -207,10 +216,22 @@ def test_ctrl_c_inside_an_engine_call_that_handles_failures_is_still_an_interrup
 
 def test_exit_codes_are_stable():
     assert {c.name: c.value for c in ExitCode} == {
-        "OK": 0, "UNEXPECTED": 1, "USAGE": 2, "NO_PROJECT": 10, "INVALID_CONFIG": 11,
-        "NO_DOCKER": 20, "ENGINE_UNREACHABLE": 21, "COMPOSE_MISSING": 22, "ENGINE_ERROR": 23,
-        "PORT_IN_USE": 30, "BUILD_FAILED": 31, "PROJECT_BUSY": 32, "SERVICE_FAILED": 40, "TIMEOUT": 41,
-        "ABORTED": 50, "INTERRUPTED": 130,
+        "OK": 0,
+        "UNEXPECTED": 1,
+        "USAGE": 2,
+        "NO_PROJECT": 10,
+        "INVALID_CONFIG": 11,
+        "NO_DOCKER": 20,
+        "ENGINE_UNREACHABLE": 21,
+        "COMPOSE_MISSING": 22,
+        "ENGINE_ERROR": 23,
+        "PORT_IN_USE": 30,
+        "BUILD_FAILED": 31,
+        "PROJECT_BUSY": 32,
+        "SERVICE_FAILED": 40,
+        "TIMEOUT": 41,
+        "ABORTED": 50,
+        "INTERRUPTED": 130,
     }
 
 
@@ -218,11 +239,16 @@ def test_assembly_errors_name_the_line_too(capsys, make_project):
     root = make_project("name: proj\nprofiles: [redis]\nservices:\n  redis:\n    ports: {6380: 1}\n")
     code, _, err = run(capsys, "-C", str(root), "config")
     assert code == ExitCode.INVALID_CONFIG
-    assert err.splitlines()[0] == f"error: {root / 'devenv.yaml'}:5: services.redis.ports: redis publishes no container port 6380"
+    assert (
+        err.splitlines()[0]
+        == f"error: {root / 'devenv.yaml'}:5: services.redis.ports: redis publishes no container port 6380"
+    )
 
 
 def test_a_dotenv_the_api_build_would_send_is_warned_about(capsys, make_project):
-    root = make_project("name: proj\nprofiles: [api]\n", {".env": "POSTGRES_PASSWORD=s3cret\n", "Dockerfile": "FROM x\n"})
+    root = make_project(
+        "name: proj\nprofiles: [api]\n", {".env": "POSTGRES_PASSWORD=s3cret\n", "Dockerfile": "FROM x\n"}
+    )
     code, out, err = run(capsys, "-C", str(root), "config")
     assert code == 0
     assert err.startswith(f"warning: {root / '.env'} is in the api's build context and not in .dockerignore")

@@ -1,6 +1,6 @@
 """The engine module's pure parts: reading inspect JSON, naming failing build steps."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from devenv.engine import _build_error, _state, _timestamp, failed_step_containers
 from devenv.engine_types import Port
@@ -11,7 +11,9 @@ INSPECT = {
     "Image": "sha256:1234",
     "Config": {"Labels": {"com.docker.compose.project": "shop", "com.docker.compose.service": "postgres"}},
     "State": {
-        "Status": "running", "ExitCode": 0, "StartedAt": "2026-11-27T05:16:12.904513425Z",
+        "Status": "running",
+        "ExitCode": 0,
+        "StartedAt": "2026-11-27T05:16:12.904513425Z",
         "Health": {"Status": "unhealthy", "Log": [{"Output": "old"}, {"Output": "127.0.0.1:5432 - no response\n"}]},
     },
     "NetworkSettings": {"Ports": {"5432/tcp": [{"HostIp": "127.0.0.1", "HostPort": "15432"}], "9999/tcp": None}},
@@ -20,20 +22,32 @@ INSPECT = {
 
 def test_state_from_inspect_json():
     s = _state(INSPECT)
-    assert (s.service, s.name, s.state, s.health, s.exit_code) == ("postgres", "shop-postgres-1", "running", "unhealthy", 0)
+    assert (s.service, s.name, s.state, s.health, s.exit_code) == (
+        "postgres",
+        "shop-postgres-1",
+        "running",
+        "unhealthy",
+        0,
+    )
     assert s.ports == (Port(5432, "127.0.0.1", 15432),)
     assert s.last_probe == "127.0.0.1:5432 - no response"
-    assert s.started_at == datetime(2026, 11, 27, 5, 16, 12, 904513, tzinfo=timezone.utc)
+    assert s.started_at == datetime(2026, 11, 27, 5, 16, 12, 904513, tzinfo=UTC)
     assert not s.ready
 
 
 def test_a_container_without_healthcheck_that_never_started():
-    s = _state({"Name": "/x-worker-1", "Config": {"Labels": {}}, "State": {"Status": "created", "StartedAt": "0001-01-01T00:00:00Z"}})
+    s = _state(
+        {
+            "Name": "/x-worker-1",
+            "Config": {"Labels": {}},
+            "State": {"Status": "created", "StartedAt": "0001-01-01T00:00:00Z"},
+        }
+    )
     assert (s.service, s.health, s.started_at) == ("x-worker-1", None, None)
 
 
 def test_timestamps_with_offsets():
-    assert _timestamp("2026-01-02T03:04:05+02:00") == datetime(2026, 1, 2, 1, 4, 5, tzinfo=timezone.utc)
+    assert _timestamp("2026-01-02T03:04:05+02:00") == datetime(2026, 1, 2, 1, 4, 5, tzinfo=UTC)
     assert _timestamp("garbage") is None
 
 
@@ -59,7 +73,7 @@ def test_build_error_names_the_failing_step_and_keeps_its_output():
 
 
 def test_build_error_from_buildkit_output():
-    output = "#5 [dev 2/4] RUN npm ci\n#5 0.5 npm ERR! boom\nERROR: failed to solve: process \"/bin/sh -c npm ci\" did not complete successfully: exit code: 1\n"
+    output = '#5 [dev 2/4] RUN npm ci\n#5 0.5 npm ERR! boom\nERROR: failed to solve: process "/bin/sh -c npm ci" did not complete successfully: exit code: 1\n'
     error = _build_error(["api"], output, "x")
     assert error.message == "building api failed at: #5 [dev 2/4] RUN npm ci"
     assert "did not complete successfully" in error.details
@@ -153,11 +167,15 @@ def test_docker_failures_become_typed_errors():
     def failed(stderr):
         return _translate(subprocess.CalledProcessError(1, ["docker", "x"], stderr=stderr))
 
-    taken = failed("Error response from daemon: driver failed programming external connectivity on endpoint "
-                   "p-redis-1: Bind for 127.0.0.1:6379 failed: port is already allocated\n")
+    taken = failed(
+        "Error response from daemon: driver failed programming external connectivity on endpoint "
+        "p-redis-1: Bind for 127.0.0.1:6379 failed: port is already allocated\n"
+    )
     assert isinstance(taken, PortInUseError) and "127.0.0.1:6379" in taken.message
-    assert isinstance(failed("Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?"),
-                      EngineUnreachableError)
+    assert isinstance(
+        failed("Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?"),
+        EngineUnreachableError,
+    )
     assert isinstance(failed("docker: 'compose' is not a docker command."), ComposeMissingError)
     other = failed("Error response from daemon: No such container: abc\n")
     assert isinstance(other, EngineError)

@@ -15,7 +15,11 @@ def test_a_first_plan_builds_the_missing_image_and_orders_the_starts(ws):
     plan = plan_up(ws, facts(ws))
     assert plan.services == ("mailhog", "postgres", "redis", "api")
     assert plan.build == ("api",) and not plan.unchanged
-    assert plan.depends["api"] == {"postgres": "service_healthy", "redis": "service_healthy", "mailhog": "service_started"}
+    assert plan.depends["api"] == {
+        "postgres": "service_healthy",
+        "redis": "service_healthy",
+        "mailhog": "service_started",
+    }
     assert plan.rules["postgres"].probes[0].password == "devenv"  # resolved, in memory only
     assert plan.record == {"api": "f1"}
 

@@ -55,7 +55,7 @@ class FakeServer:
             conn.settimeout(5)
             try:
                 self.handler(conn)
-            except Exception as exc:  # noqa: BLE001 - any failure in a handler fails the test, after it
+            except Exception as exc:
                 self.errors.append(exc)
 
     def stop(self) -> None:
@@ -156,8 +156,9 @@ def pg_ready(conn: socket.socket) -> None:
     drain(conn)
 
 
-def scram_server(conn: socket.socket, password: str, *, server_signature: bytes | None = None,
-                 send_final: bool = True) -> bool:
+def scram_server(
+    conn: socket.socket, password: str, *, server_signature: bytes | None = None, send_final: bool = True
+) -> bool:
     """The server side of SCRAM-SHA-256 with a known salt; False (after a 28P01) when the proof is wrong."""
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), SALT, ITERATIONS)
     client_key = hmac.digest(salted, b"Client Key", "sha256")
@@ -219,8 +220,7 @@ def test_postgres_is_not_ready_on_authentication_ok_alone(serve: Callable[..., F
         drain(conn)
 
     server = serve(ok_then_silence)
-    result = probe_postgres("127.0.0.1", server.port, user=USER, password=PASSWORD, database=DATABASE,
-                            timeout=0.3)
+    result = probe_postgres("127.0.0.1", server.port, user=USER, password=PASSWORD, database=DATABASE, timeout=0.3)
     assert not result.ok and not result.fatal
     assert result.detail == "no answer within 0.3 s"
 
@@ -340,8 +340,9 @@ def test_postgres_missing_database_after_authentication_is_fatal(serve: Callable
 
 
 @pytest.mark.parametrize("reads_first", [False, True], ids=["closes-at-once", "reads-then-closes"])
-def test_postgres_accepted_then_closed_like_dockers_port_proxy(serve: Callable[..., FakeServer],
-                                                                reads_first: bool) -> None:
+def test_postgres_accepted_then_closed_like_dockers_port_proxy(
+    serve: Callable[..., FakeServer], reads_first: bool
+) -> None:
     # Docker's proxy closes at once, which races the startup message (a reset or an end of stream)
     server = serve(lambda conn: pg_startup(conn) if reads_first else None)
     result = probe_postgres("127.0.0.1", server.port, user=USER, password=PASSWORD, database=DATABASE)
@@ -358,8 +359,7 @@ def test_postgres_nothing_listening(serve: Callable[..., FakeServer]) -> None:
 def test_postgres_server_that_never_answers_times_out(serve: Callable[..., FakeServer]) -> None:
     server = serve(drain)
     started = time.monotonic()
-    result = probe_postgres("127.0.0.1", server.port, user=USER, password=PASSWORD, database=DATABASE,
-                            timeout=0.5)
+    result = probe_postgres("127.0.0.1", server.port, user=USER, password=PASSWORD, database=DATABASE, timeout=0.5)
     elapsed = time.monotonic() - started
     assert result == ProbeResult(False, "no answer within 0.5 s")
     assert 0.4 < elapsed < 1.0
@@ -375,8 +375,7 @@ def test_postgres_timeout_bounds_the_whole_exchange(serve: Callable[..., FakeSer
 
     server = serve(trickles)
     started = time.monotonic()
-    result = probe_postgres("127.0.0.1", server.port, user=USER, password=PASSWORD, database=DATABASE,
-                            timeout=0.5)
+    result = probe_postgres("127.0.0.1", server.port, user=USER, password=PASSWORD, database=DATABASE, timeout=0.5)
     assert not result.ok
     assert time.monotonic() - started < 1.0
 
@@ -480,8 +479,9 @@ def test_redis_pong_while_info_says_loading(serve: Callable[..., FakeServer]) ->
         ({"AUTH": b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"}, "nope"),
     ],
 )
-def test_redis_credentials_problems_are_fatal(serve: Callable[..., FakeServer], replies: dict[str, bytes],
-                                              password: str | None) -> None:
+def test_redis_credentials_problems_are_fatal(
+    serve: Callable[..., FakeServer], replies: dict[str, bytes], password: str | None
+) -> None:
     server = serve(redis_server(replies, []))
     result = probe_redis("127.0.0.1", server.port, password=password)
     assert not result.ok and result.fatal
@@ -541,8 +541,9 @@ def test_http_503_shows_the_start_of_the_body(serve: Callable[..., FakeServer]) 
     assert result.detail == "HTTP 503 " + body[:200].decode()
 
 
-def test_http_ignores_proxies_from_the_environment(serve: Callable[..., FakeServer],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_http_ignores_proxies_from_the_environment(
+    serve: Callable[..., FakeServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.setenv(name, f"http://127.0.0.1:{closed_port()}")
     for name in ("no_proxy", "NO_PROXY"):

@@ -87,7 +87,9 @@ def test_api_gets_the_connection_settings_of_enabled_services_only():
 
 
 def test_user_environment_wins_over_injected():
-    env = build("api:\n  environment:\n    REDIS_URL: redis://elsewhere:1/0\n    DEBUG: true\n").compose["services"]["api"]["environment"]
+    env = build("api:\n  environment:\n    REDIS_URL: redis://elsewhere:1/0\n    DEBUG: true\n").compose["services"][
+        "api"
+    ]["environment"]
     assert env["REDIS_URL"] == "redis://elsewhere:1/0"
     assert env["DEBUG"] == "true"
 
@@ -184,7 +186,10 @@ def test_digest_follows_the_rendered_document():
 
 def test_resolve_link():
     template = "postgres://${POSTGRES_USER:-app}:${POSTGRES_PASSWORD:-devenv}@{host}:{port:5432}/db"
-    assert resolve_link(template, {"POSTGRES_PASSWORD": "pw"}, "127.0.0.1", {5432: 15432}) == "postgres://app:pw@127.0.0.1:15432/db"
+    assert (
+        resolve_link(template, {"POSTGRES_PASSWORD": "pw"}, "127.0.0.1", {5432: 15432})
+        == "postgres://app:pw@127.0.0.1:15432/db"
+    )
     assert resolve_link(template, {}, "0.0.0.0", {5432: 5432}) == "postgres://app:devenv@127.0.0.1:5432/db"
     assert resolve_link(template, {}, "127.0.0.1", {}) is None
 
@@ -211,7 +216,8 @@ def test_full_stack_golden_for_an_engine_that_honours_start_interval():
     check_golden("full_stack_start_interval", rendered)
     services = yaml.safe_load(rendered)["services"]
     assert {name: s["healthcheck"].get("start_interval") for name, s in services.items()} == dict.fromkeys(
-        ("api", "postgres", "redis", "mailhog"), "500ms")
+        ("api", "postgres", "redis", "mailhog"), "500ms"
+    )
     older = yaml.safe_load(build(EXAMPLE).render())["services"]
     assert all("start_interval" not in s["healthcheck"] for s in older.values())
 
@@ -251,6 +257,9 @@ def test_a_malformed_probe_is_a_config_error():
 
 def test_conditions_of_each_dependency():
     compose = build(EXAMPLE, [{"services": {"worker": {"image": "x", "depends_on": ["redis"]}}}])
-    assert compose.conditions["api"] == {"postgres": "service_healthy", "redis": "service_healthy",
-                                         "mailhog": "service_started"}
+    assert compose.conditions["api"] == {
+        "postgres": "service_healthy",
+        "redis": "service_healthy",
+        "mailhog": "service_started",
+    }
     assert compose.conditions["worker"] == {"redis": "service_started"}

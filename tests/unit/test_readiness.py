@@ -52,8 +52,9 @@ def test_service_started_needs_only_a_running_container():
 
 def test_ready_by_probe_records_when_and_keeps_docker_health_apart():
     t = tracker()
-    pg, worker, api = launched(t, state("postgres", health="starting"), state("worker", health=None),
-                               state("api", health="starting"))
+    pg, worker, api = launched(
+        t, state("postgres", health="starting"), state("worker", health=None), state("api", health="starting")
+    )
     verdict = t.observe([pg, worker, api], {"postgres": ok(pg), "api": ok(api, wall=99.0)}, now=2.5)
     assert verdict == Verdict("ready")
     assert t.progress["api"].ready_after == 2.5 and t.progress["api"].ready_at == 99.0
@@ -140,7 +141,12 @@ def test_failure_rules():
 
 def test_probe_host_for_each_bind_address():
     assert [probe_host(h) for h in ("", "0.0.0.0", "::", "127.0.0.1", "::1")] == [
-        "127.0.0.1", "127.0.0.1", "::1", "127.0.0.1", "::1"]
+        "127.0.0.1",
+        "127.0.0.1",
+        "::1",
+        "127.0.0.1",
+        "::1",
+    ]
 
 
 @pytest.fixture
@@ -149,7 +155,7 @@ def health_server():
     ready = threading.Event()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             code = 200 if ready.is_set() else 503
             self.send_response(code)
             self.send_header("Content-Length", "2")
@@ -188,6 +194,7 @@ def test_the_prober_wakes_the_waiter_the_moment_the_service_answers(health_serve
 def test_check_now_probes_running_services_once(health_server):
     port, ready = health_server
     ready.set()
-    reports = check_now({"api": API, "worker": WORKER},
-                        [state("api", ports={3000: port}), state("worker", health=None)])
+    reports = check_now(
+        {"api": API, "worker": WORKER}, [state("api", ports={3000: port}), state("worker", health=None)]
+    )
     assert list(reports) == ["api"] and reports["api"].ok

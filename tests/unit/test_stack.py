@@ -1,11 +1,10 @@
 """`devenv status` and `devenv down` against a fake engine."""
 
-
 import pytest
 
 from devenv.errors import AbortedError
-from devenv.up import up
 from devenv.stack import down, status
+from devenv.up import up
 from tests.conftest import FakeEngine, state
 from tests.unit.conftest import ALL, PORTS, Recorder, answering, fast, healthy
 from tests.unit.test_up import INFO
@@ -38,7 +37,11 @@ def test_down_on_nothing_does_nothing(ws):
 def test_status_lists_configured_services_and_strangers(ws):
     rows = status(ws, FakeEngine([[state("redis", ports=PORTS["redis"]), state("worker", health=None)]]), answering)
     assert [(r.service, r.state) for r in rows] == [
-        ("mailhog", "not created"), ("postgres", "not created"), ("redis", "running"), ("api", "not created"), ("worker", "running")
+        ("mailhog", "not created"),
+        ("postgres", "not created"),
+        ("redis", "running"),
+        ("api", "not created"),
+        ("worker", "running"),
     ]
     assert rows[2].links == ["redis://127.0.0.1:41002/0"]
     assert 60 < rows[2].uptime < 120
@@ -53,10 +56,15 @@ def test_down_keeps_the_api_image_fingerprint(ws):
 
 
 def test_status_shows_devenvs_readiness_next_to_dockers_health(ws):
-    states = [state("api", health="starting", ports=PORTS["api"]), state("redis", ports=PORTS["redis"]),
-              state("postgres", ports=PORTS["postgres"])]
-    rows = {r.service: r for r in status(ws, FakeEngine([states]),
-                                         lambda rules, found: answering(rules, found, refuse={"postgres"}))}
+    states = [
+        state("api", health="starting", ports=PORTS["api"]),
+        state("redis", ports=PORTS["redis"]),
+        state("postgres", ports=PORTS["postgres"]),
+    ]
+    rows = {
+        r.service: r
+        for r in status(ws, FakeEngine([states]), lambda rules, found: answering(rules, found, refuse={"postgres"}))
+    }
     assert (rows["api"].health, rows["api"].ready) == ("starting", True)
     assert (rows["redis"].health, rows["redis"].ready) == ("healthy", True)
     assert (rows["postgres"].health, rows["postgres"].ready, rows["postgres"].detail) == ("healthy", False, "refused")
@@ -72,6 +80,13 @@ def test_secrets_the_user_set_are_masked_in_urls(ws, monkeypatch):
 
 def test_masking_matches_secret_words_not_substrings():
     from devenv.workspace import printable_env
+
     env = {"API_KEY": "k", "GITHUB_TOKEN": "t", "DB_PASS": "p", "KEYSPACE": "ks", "MONKEY": "m", "EMPTY_PASSWORD": ""}
-    assert printable_env(env) == {"API_KEY": "***", "GITHUB_TOKEN": "***", "DB_PASS": "***",
-                                  "KEYSPACE": "ks", "MONKEY": "m", "EMPTY_PASSWORD": ""}
+    assert printable_env(env) == {
+        "API_KEY": "***",
+        "GITHUB_TOKEN": "***",
+        "DB_PASS": "***",
+        "KEYSPACE": "ks",
+        "MONKEY": "m",
+        "EMPTY_PASSWORD": "",
+    }

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from devenv import hooks, state as records
+from devenv import hooks
+from devenv import state as records
 from devenv.engine_types import EngineInfo
 from devenv.errors import ExitCode, PortInUseError, ServiceFailedError, StartTimeoutError
 from devenv.up import up
@@ -33,7 +34,7 @@ def test_first_up_builds_creates_and_starts_each_service_once_its_dependencies_a
     assert starts(engine) == ["mailhog", "postgres", "redis", "api"]
     api_started = engine.calls.index(("start", "api"))
     assert prober.after["postgres"] <= 0, "the api started before postgres answered its probe"
-    assert all(name != "start" for name, *_ in engine.calls[api_started + 1:])
+    assert all(name != "start" for name, *_ in engine.calls[api_started + 1 :])
     assert reporter.steps == ["building api", "starting mailhog, postgres, redis, api"]
     links = {s.service: s.links for s in result.services}
     assert links["postgres"] == ["postgres://app:devenv@127.0.0.1:41001/app"]
@@ -65,8 +66,9 @@ def test_second_up_on_a_ready_unchanged_stack_touches_nothing(ws):
 def test_the_no_op_is_not_taken_when_a_probe_does_not_answer(ws):
     up(ws, FakeEngine(ports=PORTS), Recorder(), INFO, fast())
     engine = FakeEngine([healthy(*ALL)], images={"proj-api:devenv"})
-    result = up(ws, engine, Recorder(), INFO,
-                fast(check=lambda rules, states: answering(rules, states, refuse={"api"})))
+    result = up(
+        ws, engine, Recorder(), INFO, fast(check=lambda rules, states: answering(rules, states, refuse={"api"}))
+    )
     assert result.changed and engine.called("create")
 
 
@@ -120,7 +122,10 @@ def test_postgres_refusing_the_configured_credentials_fails_before_the_api_start
     prober = FakeProber(refuse={"postgres": 'password authentication failed for user "app"'})
     with pytest.raises(ServiceFailedError) as info:
         up(ws, engine, Recorder(), INFO, fast(prober))
-    assert info.value.message == 'postgres failed: it refused devenv\'s probe: password authentication failed for user "app"'
+    assert (
+        info.value.message
+        == 'postgres failed: it refused devenv\'s probe: password authentication failed for user "app"'
+    )
     assert "devenv down --volumes" in info.value.hint and "POSTGRES_" in info.value.hint
     assert "api" not in starts(engine)
 
@@ -136,8 +141,11 @@ def test_timeout_is_its_own_error_and_ends_the_starts_still_running(ws):
 
 
 def test_a_port_taken_when_the_container_starts_is_exit_30(ws):
-    taken = FakeProcess(1, "Error response from daemon: driver failed programming external connectivity: "
-                           "Bind for 127.0.0.1:41002 failed: port is already allocated\n")
+    taken = FakeProcess(
+        1,
+        "Error response from daemon: driver failed programming external connectivity: "
+        "Bind for 127.0.0.1:41002 failed: port is already allocated\n",
+    )
     engine = FakeEngine(ports=PORTS, start={"redis": taken})
     with pytest.raises(PortInUseError) as info:
         up(ws, engine, Recorder(), INFO, fast())
@@ -230,16 +238,20 @@ def test_a_changed_dotenv_is_a_change(ws):
 
 
 def test_services_from_compose_files_with_a_build_are_built_when_missing(make_project):
-    root = make_project("name: proj\nprofiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\ncompose_files: [more.yaml]\n",
-                        {"more.yaml": "services:\n  worker:\n    build: ./worker\n", "worker/Dockerfile": "FROM x\n"})
+    root = make_project(
+        "name: proj\nprofiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\ncompose_files: [more.yaml]\n",
+        {"more.yaml": "services:\n  worker:\n    build: ./worker\n", "worker/Dockerfile": "FROM x\n"},
+    )
     engine = FakeEngine(ports=PORTS)
     up(open_workspace(root), engine, Recorder(), INFO, fast())
     assert engine.called("build") == [("build", ("worker",))]
 
 
 def test_a_compose_files_service_is_rebuilt_when_its_inputs_change(make_project):
-    root = make_project("name: proj\nprofiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\ncompose_files: [more.yaml]\n",
-                        {"more.yaml": "services:\n  worker:\n    build: ./worker\n", "worker/Dockerfile": "FROM x\n"})
+    root = make_project(
+        "name: proj\nprofiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\ncompose_files: [more.yaml]\n",
+        {"more.yaml": "services:\n  worker:\n    build: ./worker\n", "worker/Dockerfile": "FROM x\n"},
+    )
     ws = open_workspace(root)
     running = [[state("redis", ports={6379: 41002}), state("worker", health=None)]]
     up(ws, FakeEngine(running), Recorder(), INFO, fast())
@@ -251,9 +263,13 @@ def test_a_compose_files_service_is_rebuilt_when_its_inputs_change(make_project)
 
 
 def test_a_one_shot_job_that_finishes_lets_its_dependent_start(make_project):
-    root = make_project("name: proj\nprofiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\ncompose_files: [more.yaml]\n",
-                        {"more.yaml": "services:\n  migrate: {image: x}\n  web:\n    image: x\n"
-                                      "    depends_on: {migrate: {condition: service_completed_successfully}}\n"})
+    root = make_project(
+        "name: proj\nprofiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\ncompose_files: [more.yaml]\n",
+        {
+            "more.yaml": "services:\n  migrate: {image: x}\n  web:\n    image: x\n"
+            "    depends_on: {migrate: {condition: service_completed_successfully}}\n"
+        },
+    )
     ws = open_workspace(root)
 
     class Engine(FakeEngine):
