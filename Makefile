@@ -30,7 +30,7 @@ unit: $(BIN)/devenv
 
 # several at once: they wait on containers more than they compute; each has its own project
 integration: $(BIN)/devenv
-	$(BIN)/python -m pytest tests/integration -n $(INTEGRATION_WORKERS)
+	$(BIN)/python -m pytest tests/integration -n $(INTEGRATION_WORKERS) --dist loadfile
 
 bench: $(BIN)/devenv  ## devenv vs plain docker compose, side by side
 	$(BIN)/python bench/run.py
