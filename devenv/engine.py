@@ -22,8 +22,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -71,7 +72,8 @@ class Process:
     compose plugin as a child, which must end with it), stdin closed, stdout and stderr
     each in a temporary file. ``end()`` stops the whole group and is safe to call twice."""
 
-    def __init__(self, cmd: list[str]) -> None:
+    def __init__(self, cmd: list[str], *, stream: bool = False) -> None:
+        """``stream``: stdout is a pipe to read line by line (``lines()``), not a file."""
         _echo(cmd)
         self.command = cmd
         self._out = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
@@ -79,7 +81,7 @@ class Process:
         try:
             self._popen = subprocess.Popen(
                 cmd,
-                stdout=self._out,
+                stdout=subprocess.PIPE if stream else self._out,
                 stderr=self._err,
                 stdin=subprocess.DEVNULL,
                 text=True,
@@ -103,6 +105,11 @@ class Process:
 
     def stdout(self) -> str:
         return _read(self._out)
+
+    def lines(self) -> Iterator[str]:
+        """What a streaming command prints, a line at a time, until it ends."""
+        assert self._popen.stdout is not None, "not started with stream=True"
+        yield from self._popen.stdout
 
     def stderr(self) -> str:
         return _read(self._err)
@@ -128,6 +135,8 @@ class Process:
         while _signal_group(self._popen.pid, 0) and time.monotonic() < deadline:
             time.sleep(0.02)
         _signal_group(self._popen.pid, signal.SIGKILL)
+        if self._popen.stdout is not None:
+            self._popen.stdout.close()
         self._out.close()
         self._err.close()
 
@@ -289,6 +298,24 @@ class DockerEngine:
         found = json.loads(inspected.stdout)
         return sorted((_state(item) for item in found), key=lambda s: s.service)
 
+    def inspect(self, ids: list[str]) -> list[ServiceState]:
+        """These containers as they are now (one docker call); gone ones are left out."""
+        if not ids:
+            return []
+        found = _run(
+            ["docker", "container", "inspect", *ids],
+            ok=lambda f: f.code == 0 or "no such container" in f.stderr.lower(),
+        )
+        text = found.stdout.strip()
+        items = json.loads(text) if text.startswith("[") else []
+        return sorted((_state(item) for item in items), key=lambda s: s.service)
+
+    def watch(self, project: str, wake: threading.Event) -> Watch:
+        """Follow the project's container events (start, die, health, restart, OOM); ``wake``
+        is set on each, so a waiting loop asks for states when something happened instead of
+        polling the engine several times a second."""
+        return Watch(project, wake)
+
     def logs_tail(self, container: str, lines: int = 20) -> str:
         """The container's last lines, stdout and stderr (raises when they cannot be read)."""
         return _run(["docker", "logs", "--tail", str(lines), container]).output()
@@ -338,6 +365,53 @@ class DockerEngine:
 
     def down(self, files: ComposeFiles, *, volumes: bool) -> None:
         _run(files.command("down", "--remove-orphans", *(["--volumes"] if volumes else [])))
+
+
+class Watch:
+    """`docker events` for one project's containers, read by a thread of its own. The
+    process is devenv's: ``end()`` stops it (python-on-whales' event iterator would leave
+    its docker process running)."""
+
+    EVENTS = ("start", "die", "restart", "health_status", "oom", "destroy")
+
+    def __init__(self, project: str, wake: threading.Event) -> None:
+        self._news = threading.Event()
+        self._wake = wake
+        filters = [arg for event in self.EVENTS for arg in ("--filter", f"event={event}")]
+        self._process = Process(
+            [
+                "docker",
+                "events",
+                "--filter",
+                "type=container",
+                "--filter",
+                f"label={PROJECT_LABEL}={project}",
+                *filters,
+                "--format",
+                "{{.Status}} {{.ID}}",
+            ],
+            stream=True,
+        )
+        self._thread = threading.Thread(target=self._read, name="devenv-events", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for _ in self._process.lines():
+                self._news.set()
+                self._wake.set()
+        except (OSError, ValueError):  # the pipe closed under us: end() was called
+            return
+
+    def take(self) -> bool:
+        """Whether anything happened since the last call."""
+        news = self._news.is_set()
+        self._news.clear()
+        return news
+
+    def end(self) -> None:
+        self._process.end()
+        self._thread.join(timeout=1)
 
 
 def _run_text(cmd: list[str]) -> str:

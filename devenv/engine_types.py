@@ -66,6 +66,13 @@ class Running(Protocol):
     def end(self) -> None: ...
 
 
+class Watching(Protocol):
+    """A project's container events being followed (``devenv.engine.Watch`` in real use)."""
+
+    def take(self) -> bool: ...
+    def end(self) -> None: ...
+
+
 @dataclass
 class ComposeFiles:
     """How to address one compose project: its name, folder and rendered file."""

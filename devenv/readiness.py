@@ -166,6 +166,16 @@ class Tracker:
                 due.append(service)
         return due
 
+    def startable_now(self) -> list[str]:
+        """Services that wait for nothing: they start as soon as their containers exist."""
+        return [
+            s
+            for s in self.order
+            if s not in self.launched
+            and s not in self.pending
+            and not any(dep in self.progress for dep in self.depends.get(s, {}))
+        ]
+
     def _satisfied(self, dep: str, condition: str, state: ServiceState | None) -> bool:
         if dep not in self.launched or state is None:
             return False

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from devenv import build, hooks, readiness, state
@@ -32,8 +33,8 @@ from devenv.workspace import ServiceSummary, Workspace, summarize
 
 DIAGNOSIS_LOG_LINES = 15
 LIVE_LOG_LINES = 5
-TICK = 0.05  # the loop's longest pause; a probe's answer ends it sooner
-POLL_EVERY = 0.5  # seconds between asking the engine for the containers' states
+TICK = 0.05  # the loop's longest pause; a probe's answer or an engine event ends it sooner
+POLL_EVERY = 2.0  # seconds between asking the engine for the containers' states unprompted
 LOG_EVERY = 1.0  # seconds between reading a stalled service's newest lines
 
 
@@ -61,20 +62,20 @@ class UpOptions:
     check: Callable[..., dict[str, readiness.Report]] | None = None
 
 
-def gather(ws: Workspace, engine: Engine, *, services: list[str] | None, images: bool) -> Facts:
-    """What planning needs to know. ``images``: also ask which built images exist."""
-    fingerprints = _fingerprints(ws)
-    present = {}
-    if images:
-        wanted = ws.compose.with_dependencies(services)
-        present = {image_tag(ws, name): engine.image_exists(image_tag(ws, name)) for name in buildable(ws, wanted)}
-    return Facts(state.read_applied(ws.project.root), ws.digest(), fingerprints, present)
+def gather(ws: Workspace) -> Facts:
+    """What planning needs to know from the project's files."""
+    return Facts(state.read_applied(ws.project.root), ws.digest(), _fingerprints(ws))
+
+
+def with_images(ws: Workspace, engine: Engine, facts: Facts, services: list[str] | None) -> Facts:
+    """The facts, plus which of the images the stack builds exist (one engine call each)."""
+    wanted = buildable(ws, ws.compose.with_dependencies(services))
+    return replace(facts, images={image_tag(ws, name): engine.image_exists(image_tag(ws, name)) for name in wanted})
 
 
 def plan(ws: Workspace, engine: Engine, options: UpOptions) -> UpPlan:
     """The full plan, with the engine asked which images exist (`up --dry-run`)."""
-    facts = gather(ws, engine, services=options.services, images=True)
-    return _plan(ws, facts, options)
+    return _plan(ws, with_images(ws, engine, gather(ws), options.services), options)
 
 
 def _plan(ws: Workspace, facts: Facts, options: UpOptions) -> UpPlan:
@@ -88,7 +89,7 @@ def up(
     options = options or UpOptions()
     clock = options.clock
     began, began_wall = clock(), options.wall()
-    facts = gather(ws, engine, services=options.services, images=False)
+    facts = gather(ws)
     the_plan = _plan(ws, facts, options)
 
     if the_plan.unchanged:
@@ -98,11 +99,12 @@ def up(
         if all(row.ready for row in rows):
             return UpResult(False, rows, clock() - began, started_at=began_wall)
 
-    engine.compose_version()
-    current = engine.services(ws.name)
-    check_ports(ws, engine, list(the_plan.services), current)
-    if options.build is not False:  # now that work is due, ask which images exist
-        the_plan = _plan(ws, gather(ws, engine, services=options.services, images=True), options)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # Compose's version, asked alongside
+        compose = pool.submit(engine.compose_version)
+        check_ports(ws, engine, list(the_plan.services), engine.services(ws.name))
+        if options.build is not False:  # now that work is due, ask which images exist
+            the_plan = _plan(ws, with_images(ws, engine, facts, options.services), options)
+        compose.result()
     if the_plan.build:
         reporter.step(f"building {', '.join(the_plan.build)}")
         engine.build(ws.files, list(the_plan.build))
@@ -139,16 +141,23 @@ def _wait(
 ) -> tuple[readiness.Verdict, list[ServiceState]]:
     """Start containers as their dependencies get ready, until all are ready or one fails.
 
-    Readiness comes from the probes, which wake this loop the moment one answers; the engine
-    is asked for the containers' states when a start finishes (to learn its ports) and every
-    POLL_EVERY otherwise (to notice exits and crash loops). Each ask runs two docker CLI
-    processes, which on a small machine take CPU from the services starting."""
+    Readiness comes from the probes, which wake this loop the moment one answers. The engine
+    is asked for the containers' states when a start finishes (to learn its ports), when its
+    events say something happened to one (an exit, a restart, a health change), and every
+    POLL_EVERY in case an event was missed: each ask is a docker CLI process, and on a small
+    machine polling several times a second takes CPU from the services starting."""
     clock = options.clock
     prober = (options.prober or readiness.Prober)()
+    watch = engine.watch(ws.name, prober.wake)
     starting: dict[str, Running] = {}
     logs_read: dict[str, float] = {}
     try:
+        # what waits for nothing starts at once, by name, before the first look at the engine
+        for service in tracker.startable_now():
+            tracker.asked(service)
+            starting[service] = engine.start(container_name(ws, service))
         polled_at, states = clock(), engine.services(ws.name)
+        ids = [s.id for s in states]
         while True:
             by_service = {s.service: s for s in states}
             finished = False
@@ -162,7 +171,7 @@ def _wait(
                 process.end()
                 finished = True
             if finished:  # its container runs now: learn its ports, judge it from here on
-                polled_at, states = clock(), engine.services(ws.name)
+                polled_at, states = clock(), engine.inspect(ids)
                 by_service = {s.service: s for s in states}
                 for service in set(by_service) & tracker.pending - set(starting):
                     tracker.launch(by_service[service], clock())
@@ -184,9 +193,10 @@ def _wait(
             else:
                 options.sleep(TICK)
             prober.wake.clear()
-            if clock() - polled_at >= POLL_EVERY:
-                polled_at, states = clock(), engine.services(ws.name)
+            if watch.take() or clock() - polled_at >= POLL_EVERY:
+                polled_at, states = clock(), engine.inspect(ids)
     finally:
+        watch.end()
         prober.stop()
         for process in starting.values():
             process.end()
@@ -214,6 +224,12 @@ def _observe_and_start(
             tracker.asked(service)
             starting[service] = engine.start(current.id or current.name)
     return verdict
+
+
+def container_name(ws: Workspace, service: str) -> str:
+    """The container Compose creates for a service (one replica)."""
+    spec = ws.compose.compose["services"].get(service, {})
+    return str(spec.get("container_name") or f"{ws.name}-{service}-1")
 
 
 def _start_error(process: Running, service: str) -> DevenvError:

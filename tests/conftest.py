@@ -126,11 +126,19 @@ class FakeEngine:
         return "5.6.1"
 
     def services(self, project: str) -> list[ServiceState]:
-        self.calls.append(("services", project))
+        if project:
+            self.calls.append(("services", project))
         if self.containers is not None:
             return sorted(self.containers.values(), key=lambda s: s.service)
         # each call moves one snapshot on; the last one repeats
         return self.snapshots.pop(0) if len(self.snapshots) > 1 else self.snapshots[0]
+
+    def inspect(self, ids: list[str]) -> list[ServiceState]:
+        return [s for s in self.services("") if s.id in ids]
+
+    def watch(self, project: str, wake) -> FakeWatch:
+        self.calls.append(("watch", project))
+        return FakeWatch()
 
     def logs_tail(self, container: str, lines: int = 20) -> str:
         self.calls.append(("logs_tail", container))
@@ -187,6 +195,17 @@ class FakeEngine:
 
     def called(self, name: str) -> list[tuple]:
         return [c for c in self.calls if c[0] == name]
+
+
+class FakeWatch:
+    def __init__(self) -> None:
+        self.ended = False
+
+    def take(self) -> bool:
+        return True  # as if something happened every time: the loop asks the engine each pass
+
+    def end(self) -> None:
+        self.ended = True
 
 
 class FakeProber:

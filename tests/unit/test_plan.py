@@ -49,7 +49,7 @@ def test_the_plan_in_words(make_project):
     plan = plan_up(ws, facts(ws), hooks=(Hook("seed the database", lambda ready: None),))
     assert plan.describe() == [
         "build: api",
-        "start mailhog: at once; ready when HTTP GET /api/v2/messages?limit=1 on port 8025 and smtp on port 1025 answers",
+        "start mailhog: at once; ready when HTTP GET /api/v2/messages?limit=1 on port 8025 answers",
         "start postgres: at once; ready when a Postgres login as app to app on port 5432 answers",
         "start redis: at once; ready when redis on port 6379 answers",
         "start api: postgres is ready, redis is ready, mailhog has started; ready when HTTP GET /health on port 3000 answers",

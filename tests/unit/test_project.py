@@ -234,7 +234,7 @@ def test_probes_come_from_the_profiles_with_the_api_on_its_own_port_and_path():
     compose = build(EXAMPLE.replace("health_path: /health", "health_path: /ready\n  container_port: 8080"))
     assert compose.probes["api"] == ({"protocol": "http", "port": 8080, "path": "/ready"},)
     assert compose.probes["postgres"][0]["password"] == "${POSTGRES_PASSWORD:-devenv}"
-    assert [p["protocol"] for p in compose.probes["mailhog"]] == ["http", "smtp"]
+    assert [p["protocol"] for p in compose.probes["mailhog"]] == ["http"]
 
 
 def test_a_pinned_database_name_reaches_the_postgres_probe():
