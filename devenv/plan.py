@@ -50,11 +50,12 @@ class UpPlan:
             waits = self.depends.get(service, {})
             after = ", ".join(f"{dep} {_WORDS.get(cond, cond)}" for dep, cond in waits.items()) or "at once"
             rule = self.rules.get(service)
-            ready = (
-                ("when " + " and ".join(p.describe() for p in rule.probes) + " answers")
-                if rule and rule.probes
-                else "by Docker's healthcheck, or once running"
-            )
+            if rule and rule.completes:
+                ready = "once it has finished with exit code 0"
+            elif rule and rule.probes:
+                ready = "when " + " and ".join(p.describe() for p in rule.probes) + " answers"
+            else:
+                ready = "by Docker's healthcheck, else once it has kept running for a second"
             lines.append(f"start {service}: {after}; ready {ready}")
         for hook in self.hooks:
             lines.append(f"then: {hook.name}")

@@ -30,11 +30,13 @@ if TYPE_CHECKING:
     from devenv.probes import ProbeResult
 
 PROTOCOLS = ("postgres", "redis", "http", "smtp")
+STABLE_FOR = 1.0  # seconds a service with neither probe nor healthcheck must keep running
 STALL_AFTER = 3.0  # seconds without getting ready after its start before its logs are shown
 PROBE_TIMEOUT = 1.0
 FAST_CADENCE = 0.05  # seconds between probes while a service starts...
 SLOW_CADENCE = 0.5  # ...backing off to this
 FAST_FOR = 10.0  # seconds of fast probing before backing off
+MAX_IN_FLIGHT = 4  # attempts of one service's probes at once
 
 # what a refusal means, per protocol (the probe got an answer that waiting will not change)
 REFUSED_HINT = {
@@ -219,7 +221,7 @@ class Tracker:
                 progress.status = "starting" if service in self.pending else "waiting"
                 self.ready.discard(service)
                 continue
-            if self._is_ready(service, state, report):
+            if self._is_ready(service, state, report, now):
                 if service not in self.ready:
                     self.ready.add(service)
                     progress.ready_after = now - self.started
@@ -240,7 +242,7 @@ class Tracker:
             return Verdict("timeout", pending[0], f"not ready after {self.timeout:g}s: {', '.join(pending)}")
         return Verdict("waiting")
 
-    def _is_ready(self, service: str, state: ServiceState, report: Report | None) -> bool:
+    def _is_ready(self, service: str, state: ServiceState, report: Report | None, now: float) -> bool:
         rule = self.rules.get(service, Rule(service))
         if state.state == "exited" and state.exit_code == 0 and rule.completes:
             return True
@@ -250,7 +252,9 @@ class Tracker:
             return True  # stays ready while this container runs
         if rule.probes:
             return report is not None and report.container == state.id and report.ok
-        return state.health in (None, "healthy")
+        if state.health is None:  # nothing to ask: it counts once it has kept running a moment
+            return now - self.launched[service] >= STABLE_FOR and state.restart_count == self.restarts.get(service, 0)
+        return state.health == "healthy"
 
     def _failure(self, service: str, state: ServiceState, report: Report | None) -> Verdict | None:
         if report is not None and report.fatal and report.container == state.id:
@@ -373,23 +377,46 @@ class Prober:
             thread.join(timeout=PROBE_TIMEOUT + 0.5)
 
     def _run(self, service: str, container: str, found: list[tuple[Probe, str, int]], stop: threading.Event) -> None:
+        """Start an attempt every cadence tick, several in flight at once: while a container's
+        network comes up, Docker's port proxy can accept a connection and hold it for about a
+        second, and one attempt stuck there must not hide the moment the service answers."""
         began = time.monotonic()
+        lock = threading.Lock()
         passed: set[int] = set()
-        while not stop.is_set():
-            report = None
-            for index, (probe, host, port) in enumerate(found):
-                if index in passed:
-                    continue
-                result = probe.check(host, port)
-                if not result.ok:
-                    report = Report(container, False, result.detail, result.fatal, probe.protocol)
-                    break
-                passed.add(index)
-            if report is None:
-                report = Report(container, True, "answering", wall=time.time())
-            self._publish(service, report)
-            if report.ok or report.fatal:
-                return
+        done = threading.Event()
+        flying = [0]
+
+        def attempt() -> None:
+            try:
+                report = None
+                for index, (probe, host, port) in enumerate(found):
+                    with lock:
+                        if index in passed:
+                            continue
+                    result = probe.check(host, port)
+                    if not result.ok:
+                        report = Report(container, False, result.detail, result.fatal, probe.protocol)
+                        break
+                    with lock:
+                        passed.add(index)
+                final = report or Report(container, True, "answering", wall=time.time())
+                with lock:
+                    if done.is_set() or stop.is_set():
+                        return  # an answer already decided it: a late failure must not undo it
+                    if final.ok or final.fatal:
+                        done.set()
+                self._publish(service, final)
+            finally:
+                with lock:
+                    flying[0] -= 1
+
+        while not stop.is_set() and not done.is_set():
+            with lock:
+                room = flying[0] < MAX_IN_FLIGHT
+                if room:
+                    flying[0] += 1
+            if room:
+                threading.Thread(target=attempt, name=f"devenv-probe-{service}", daemon=True).start()
             fast = time.monotonic() - began < self._fast_for
             stop.wait(FAST_CADENCE if fast else SLOW_CADENCE)
 

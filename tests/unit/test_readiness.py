@@ -198,3 +198,14 @@ def test_check_now_probes_running_services_once(health_server):
         {"api": API, "worker": WORKER}, [state("api", ports={3000: port}), state("worker", health=None)]
     )
     assert list(reports) == ["api"] and reports["api"].ok
+
+
+def test_without_probe_or_healthcheck_it_must_keep_running_a_moment():
+    """A crash-looping container is running between its restarts: a glimpse is not ready."""
+    t = Tracker({"w": Rule("w")}, ["w"], {}, started=0.0, timeout=60)
+    w = launched(t, state("w", health=None), now=5.0)[0]
+    assert t.observe([w], {}, now=5.5).kind == "waiting"
+    assert t.observe([w], {}, now=6.0) == Verdict("ready")
+    t = Tracker({"w": Rule("w")}, ["w"], {}, started=0.0, timeout=60)
+    w = launched(t, state("w", health=None), now=5.0)[0]
+    assert t.observe([replace(w, restart_count=1)], {}, now=6.5).kind == "failed"
