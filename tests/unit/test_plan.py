@@ -61,10 +61,15 @@ def test_the_plan_in_words(make_project):
 def test_a_one_shot_job_is_described_as_finishing(make_project):
     root = make_project(
         "name: proj\nprofiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\ncompose_files: [more.yaml]\n",
-        {"more.yaml": "services:\n  migrate: {image: x}\n  web:\n    image: x\n"
-         "    depends_on: {migrate: {condition: service_completed_successfully}}\n"},
+        {
+            "more.yaml": "services:\n  migrate: {image: x}\n  web:\n    image: x\n"
+            "    depends_on: {migrate: {condition: service_completed_successfully}}\n"
+        },
     )
     ws = open_workspace(root)
     lines = plan_up(ws, facts(ws, fingerprints={})).describe()
     assert "start migrate: at once; ready once it has finished with exit code 0" in lines
-    assert "start web: migrate has finished; ready by Docker's healthcheck, else once it has kept running for a second" in lines
+    assert (
+        "start web: migrate has finished; ready by Docker's healthcheck, else once it has kept running for a second"
+        in lines
+    )
