@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from devenv import yamlio
 from devenv.errors import ConfigError, NoProjectError
 
 CONFIG_NAME = "devenv.yaml"
@@ -107,7 +108,7 @@ class Project:
     def where(self, *keys: str | int) -> str:
         """'file:line' of the deepest of these keys the file spells out (for later errors)."""
         try:
-            node = yaml.compose(self.config_path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+            node = yamlio.compose(self.config_path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             node = None
         lines = _line_index(node) if node is not None else {}
@@ -159,8 +160,8 @@ def load_config(path: Path) -> tuple[Config, list[str]]:
 
 def parse_config(text: str, path: Path | str = CONFIG_NAME) -> tuple[Config, list[str]]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yamlio.compose(text)
+        data = yamlio.load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0

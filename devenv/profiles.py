@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from devenv import yamlio
 from devenv.errors import ConfigError
 
 META_KEY = "x-devenv"
@@ -65,7 +66,7 @@ def profiles_dir() -> Path:
 
 
 def load_fragment(path: Path) -> Fragment:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yamlio.load(path.read_text(encoding="utf-8")) or {}
     meta = data.pop(META_KEY, None) or {}
     return Fragment(
         name=path.stem,
@@ -85,7 +86,7 @@ def load_profiles(names: Sequence[str], directory: Path | None = None) -> dict[s
 def load_compose_file(path: Path) -> dict[str, Any]:
     """A user's extra compose file, read as data; errors name the file and line."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlio.load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(
             f"{path}: cannot be read: {exc.strerror}",

@@ -16,8 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from devenv import yamlio
 from devenv.config import Project
 from devenv.errors import ConfigError
 from devenv.profiles import META_KEY, Fragment, load_compose_file, load_profiles, merge
@@ -63,7 +62,7 @@ class ComposeProject:
             f"# Rendered by devenv from {self.root / 'devenv.yaml'}; do not edit.\n"
             "# ${VAR:-default} values are read from the environment or .env by Compose.\n"
         )
-        return header + yaml.safe_dump(self.compose, sort_keys=False, default_flow_style=False)
+        return header + yamlio.dump(self.compose)
 
     def digest(self) -> str:
         return hashlib.sha256(self.render().encode()).hexdigest()[:16]
