@@ -42,6 +42,7 @@ from devenv.errors import ProjectBusyError
 from devenv.state import STATE_DIR, state_dir
 
 LOCK_FILE = "lock"
+NAME_WAIT = 1.0  # seconds a waiter waits for the holder's note before saying "another command"
 POLL_SECONDS = 0.1
 # attempts in a row that may find the lock file replaced under them before one counts as busy
 _REPLACED_RETRIES = 5
@@ -126,13 +127,24 @@ def _acquire(
     if fd is not None:
         return fd
     if wait > 0:
-        deadline = clock() + wait
-        on_wait(current_holder(root))
+        began = clock()
+        deadline = began + wait
+        # the holder writes who it is just after it takes the lock: give it a moment to
+        # do so, so the user is told who holds the project rather than "another command"
+        holder = current_holder(root)
+        told = holder is not None
+        if told:
+            on_wait(holder)
         while (left := deadline - clock()) > 0:
             sleep(min(POLL_SECONDS, left))
             fd = _try_lock(root)
             if fd is not None:
                 return fd
+            if not told:
+                holder = current_holder(root)
+                if holder is not None or clock() - began >= NAME_WAIT:
+                    told = True
+                    on_wait(holder)
     raise _busy(current_holder(root))
 
 

@@ -231,3 +231,33 @@ def test_a_lock_file_replaced_between_open_and_flock_is_not_trusted(
     with project_lock(tmp_path, "devenv up", wait=0):
         # held on the file at the path, where the next command looks, not on the orphaned inode
         assert current_holder(tmp_path).pid == os.getpid()
+
+
+def test_a_waiter_that_looks_before_the_holder_wrote_its_note_still_names_it(tmp_path: Path, monkeypatch) -> None:
+    """The holder takes the lock, then writes who it is: a waiter in between must not settle
+    for "another command"."""
+    from devenv import lock
+
+    lock_path(tmp_path).parent.mkdir(parents=True, exist_ok=True)
+    fcntl_fd = os.open(lock_path(tmp_path), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fcntl_fd, fcntl.LOCK_EX)  # held, with no note yet
+    notes = iter([None, None, Holder(4242, "devenv up", 0.0)])
+    monkeypatch.setattr(lock, "current_holder", lambda root: next(notes, Holder(4242, "devenv up", 0.0)))
+    now = [0.0]
+    seen: list[Holder | None] = []
+    try:
+        with (
+            pytest.raises(ProjectBusyError),
+            project_lock(
+                tmp_path,
+                "devenv up",
+                wait=3,
+                on_wait=seen.append,
+                clock=lambda: now[0],
+                sleep=lambda s: now.__setitem__(0, now[0] + s),
+            ),
+        ):
+            pass
+    finally:
+        os.close(fcntl_fd)
+    assert seen == [Holder(4242, "devenv up", 0.0)]
