@@ -20,6 +20,7 @@ import typer
 from devenv import __version__
 from devenv.commands import config as config_command
 from devenv.commands import context
+from devenv.commands import doctor as doctor_command
 from devenv.commands import down as down_command
 from devenv.commands import status as status_command
 from devenv.commands import up as up_command
@@ -39,6 +40,7 @@ app.command("up")(up_command.command)
 app.command("down")(down_command.command)
 app.command("status")(status_command.command)
 app.command("config")(config_command.command)
+app.command("doctor")(doctor_command.command)
 
 
 def _version(value: bool) -> None:

@@ -366,6 +366,47 @@ class DockerEngine:
     def down(self, files: ComposeFiles, *, volumes: bool) -> None:
         _run(files.command("down", "--remove-orphans", *(["--volumes"] if volumes else [])))
 
+    # -- doctor, shell and exec ------------------------------------------------------------
+    def buildx_version(self) -> str | None:
+        """The buildx plugin's version, or None when it is not installed."""
+        found = _run(["docker", "buildx", "version"], ok=lambda f: True)
+        if found.code != 0:
+            return None
+        match = re.search(r"v?(\d+\.\d+(?:\.\d+)?)", found.stdout)
+        return match[1] if match else "?"
+
+    def endpoint(self) -> str:
+        """Where the docker CLI talks to: DOCKER_HOST, else the current context's host."""
+        if os.environ.get("DOCKER_HOST"):
+            return os.environ["DOCKER_HOST"]
+        return _run_text(["docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}"]).strip()
+
+    def root_dir(self) -> str:
+        """The engine's data folder (images, volumes), as the engine names it."""
+        return _run_text(["docker", "info", "--format", "{{.DockerRootDir}}"]).strip()
+
+    def attach(self, container: str, command: list[str], *, tty: bool) -> int:
+        """Run a command in a container attached to the user's terminal; its exit code.
+
+        The one docker command that is not an :class:`Process`: it must share devenv's
+        terminal (stdin, the foreground process group) so psql or a shell works. devenv
+        waits for it and ignores Ctrl-C meanwhile: the key belongs to the command inside."""
+        cmd = ["docker", "exec", "-it" if tty else "-i", container, *command]
+        _echo(cmd)
+        try:
+            child = subprocess.Popen(cmd)
+        except FileNotFoundError:
+            raise _no_docker() from None
+        try:
+            previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+        except ValueError:  # not the main thread
+            previous = None
+        try:
+            return child.wait()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
 
 class Watch:
     """`docker events` for one project's containers, read by a thread of its own. The

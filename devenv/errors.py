@@ -32,8 +32,11 @@ class ExitCode(IntEnum):
     # while starting
     SERVICE_FAILED = 40
     TIMEOUT = 41
+    NOT_RUNNING = 42  # shell, exec, open: the service has no running container
     # the user said no
     ABORTED = 50
+    # doctor and check found problems
+    CHECKS_FAILED = 60
     INTERRUPTED = 130
 
 
@@ -94,6 +97,16 @@ class ServiceFailedError(DevenvError):
 
 class StartTimeoutError(DevenvError):
     code = ExitCode.TIMEOUT
+
+
+class UsageError(DevenvError):
+    """A command line that names something the project does not have (a service)."""
+
+    code = ExitCode.USAGE
+
+
+class NotRunningError(DevenvError):
+    code = ExitCode.NOT_RUNNING
 
 
 class AbortedError(DevenvError):

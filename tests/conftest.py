@@ -116,6 +116,7 @@ class FakeEngine:
         self.start_processes = start or {}
         self.api = api
         self.containers: dict[str, ServiceState] | None = None  # set by create()
+        self.attach_code = 0  # what attach() (shell, exec) returns
 
     def info(self) -> EngineInfo:
         self.calls.append(("info",))
@@ -192,6 +193,20 @@ class FakeEngine:
 
     def down(self, files: ComposeFiles, *, volumes: bool) -> None:
         self.calls.append(("down", volumes))
+
+    # doctor, shell and exec
+    def buildx_version(self) -> str | None:
+        return "0.17.1"
+
+    def endpoint(self) -> str:
+        return "unix:///var/run/docker.sock"
+
+    def root_dir(self) -> str:
+        return "/"
+
+    def attach(self, container: str, command: list[str], *, tty: bool) -> int:
+        self.calls.append(("attach", container, tuple(command), tty))
+        return self.attach_code
 
     def called(self, name: str) -> list[tuple]:
         return [c for c in self.calls if c[0] == name]

@@ -230,7 +230,9 @@ def test_exit_codes_are_stable():
         "PROJECT_BUSY": 32,
         "SERVICE_FAILED": 40,
         "TIMEOUT": 41,
+        "NOT_RUNNING": 42,
         "ABORTED": 50,
+        "CHECKS_FAILED": 60,
         "INTERRUPTED": 130,
     }
 

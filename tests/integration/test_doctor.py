@@ -1,0 +1,95 @@
+"""`devenv doctor` against the real engine: a healthy stack, an unreachable engine, a busy
+port, and Postgres data initialised with other credentials."""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+
+import pytest
+
+from tests.integration.conftest import copy_example, free_port, new_name, run_devenv, teardown
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory, docker_engine):
+    """The example stack, up, with Postgres on a fixed host port (so the port check has one
+    to find held by the project itself)."""
+    name = new_name("doctor")
+    root = copy_example(tmp_path_factory.mktemp("doctor") / "shop")
+    config = (root / "devenv.yaml").read_text().replace("5432: 0", f"5432: {free_port()}")
+    (root / "devenv.yaml").write_text(config)
+    (root / ".env").write_text(f"POSTGRES_PASSWORD=pw-{uuid.uuid4().hex}\n")
+    env = {"DEVENV_PROJECT_NAME": name}
+    up = run_devenv("up", cwd=root, env=env)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield root, env
+    finally:
+        teardown(name)
+
+
+def checks(result) -> dict[str, dict]:
+    return {c["check"]: c for c in json.loads(result.stdout)["checks"]}
+
+
+def test_doctor_on_a_healthy_machine_passes(shop):
+    root, env = shop
+    result = run_devenv("doctor", cwd=root, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    # buildx is the one check a machine without the plugin warns about; nothing fails
+    assert not [line for line in lines if line.startswith("✖")], result.stdout
+    assert [line for line in lines if line.startswith("!")] in ([], [next(x for x in lines if "buildx" in x)])
+    found = checks(run_devenv("doctor", "--json", cwd=root, env=env))
+    for name in ("docker", "engine", "compose", "endpoint", "disk", "ports", "env", "postgres", "config"):
+        assert found[name]["status"] == "ok", found[name]
+    assert "held by this project (1)" in found["ports"]["message"]
+    assert found["postgres"]["message"] == "postgres: the configured credentials log in"
+    assert "honour start_interval" in found["engine"]["message"]
+
+
+def test_doctor_with_the_engine_unreachable(tmp_path):
+    root = copy_example(tmp_path / "shop")
+    result = run_devenv(
+        "doctor", cwd=root, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock", "DEVENV_PROJECT_NAME": new_name("x")}
+    )
+    assert result.returncode == 60, result.stdout + result.stderr
+    assert "✖ the Docker engine is not reachable" in result.stdout
+    assert "  fix: start Docker" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_doctor_names_who_holds_a_busy_port(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        root = copy_example(tmp_path / "shop")
+        config = (root / "devenv.yaml").read_text().replace("6379: 0", f"6379: {port}")
+        (root / "devenv.yaml").write_text(config)
+        result = run_devenv("doctor", "--json", cwd=root, env={"DEVENV_PROJECT_NAME": new_name("x")})
+    assert result.returncode == 60, result.stdout + result.stderr
+    found = checks(result)["ports"]
+    assert found["status"] == "fail"
+    assert found["message"].startswith(f"127.0.0.1:{port} (redis) is held by python")
+    assert "(pid " in found["message"]
+
+
+def test_doctor_finds_postgres_data_with_other_credentials(tmp_path):
+    name = new_name("doctor-pg")
+    root = tmp_path / name
+    root.mkdir()
+    (root / "devenv.yaml").write_text("profiles: [postgres]\nservices:\n  postgres: {ports: {5432: 0}}\n")
+    env = {"DEVENV_PROJECT_NAME": name}
+    try:
+        assert run_devenv("up", cwd=root, env=env).returncode == 0
+        (root / ".env").write_text("POSTGRES_PASSWORD=a-new-one\n")
+        result = run_devenv("doctor", cwd=root, env=env)
+        assert result.returncode == 60, result.stdout + result.stderr
+        assert "✖ postgres refuses the configured credentials: password authentication failed" in result.stdout
+        assert "devenv down --volumes" in result.stdout
+        assert "a-new-one" not in result.stdout
+    finally:
+        teardown(name)
