@@ -320,6 +320,28 @@ class DockerEngine:
         """The container's last lines, stdout and stderr (raises when they cannot be read)."""
         return _run(["docker", "logs", "--tail", str(lines), container]).output()
 
+    # -- logs (devenv logs) ----------------------------------------------------------------
+    def logs(
+        self,
+        container: str,
+        sink: Callable[[str, list[str] | None], None],
+        *,
+        follow: bool = False,
+        since: str | None = None,
+        until: str | None = None,
+        tail: int | None = None,
+    ) -> LogReader:
+        """Read a container's log lines (`docker logs --timestamps`), stdout and stderr kept
+        apart: ``sink(stream, lines)`` gets each batch ("stdout"/"stderr", lines without
+        their newline, each starting with its RFC 3339 time), ``sink(stream, None)`` the end
+        of each stream. Called from reader threads; the caller owns the reader (``end()``)."""
+        return LogReader(container, sink, follow=follow, since=since, until=until, tail=tail)
+
+    def log_events(self, project: str, sink: Callable[[dict[str, Any] | None], None], since: str) -> EventFeed:
+        """The project's container starts, deaths and removals since ``since`` (a docker
+        time), one dict each (`docker events` JSON), then ``None`` when the feed ends."""
+        return EventFeed(project, sink, since)
+
     def image_exists(self, tag: str) -> bool:
         found = _run(
             ["docker", "image", "inspect", "--format", "{{.Id}}", tag],
@@ -449,6 +471,174 @@ class Watch:
         news = self._news.is_set()
         self._news.clear()
         return news
+
+    def end(self) -> None:
+        self._process.end()
+        self._thread.join(timeout=1)
+
+
+class PipedProcess(Process):
+    """A :class:`Process` whose stdout and stderr are both pipes (a container's log
+    streams, read apart). Read them with :func:`read_pipe`; ``end()`` closes both."""
+
+    def __init__(self, cmd: list[str]) -> None:  # Process's, with stderr piped too
+        _echo(cmd)
+        self.command = cmd
+        self._out = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
+        self._err = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
+        try:
+            # bytes, not text: read_pipe reads them with os.read as they come
+            self._popen = subprocess.Popen(  # type: ignore[assignment]
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            self._out.close()
+            self._err.close()
+            raise _no_docker() from None
+        self._ended = False
+
+    def pipe(self, stream: str) -> Any:
+        return self._popen.stdout if stream == "stdout" else self._popen.stderr
+
+    def end(self) -> None:
+        ended = self._ended
+        super().end()
+        if not ended and self._popen.stderr is not None:
+            self._popen.stderr.close()
+
+
+def read_pipe(pipe: Any, emit: Callable[[list[str]], None]) -> None:
+    """Read a pipe in chunks as they come and hand on whole lines, a batch per chunk
+    (one call per line would cost more than the lines). UTF-8, bad bytes replaced."""
+    fd = pipe.fileno()
+    rest = b""
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except OSError:  # closed under us: end() was called
+            chunk = b""
+        if not chunk:
+            break
+        chunk = rest + chunk
+        cut = chunk.rfind(b"\n")
+        if cut < 0:
+            rest = chunk
+            continue
+        rest = chunk[cut + 1 :]
+        emit(chunk[:cut].decode("utf-8", "replace").split("\n"))
+    if rest:
+        emit([rest.decode("utf-8", "replace")])
+
+
+def _stamped(line: str) -> bool:
+    """A log line of `docker logs --timestamps` (not docker's own message on stderr)."""
+    return line[:4].isdigit() and line[10:11] == "T"
+
+
+class LogReader:
+    """`docker logs --timestamps` of one container, each stream read by a thread of its own
+    and handed to a sink. What docker itself says on stderr (no time in front) is kept for
+    ``failure()``, not handed on. The process is devenv's: ``end()`` stops it."""
+
+    def __init__(
+        self,
+        container: str,
+        sink: Callable[[str, list[str] | None], None],
+        *,
+        follow: bool,
+        since: str | None,
+        until: str | None,
+        tail: int | None,
+    ) -> None:
+        cmd = ["docker", "logs", "--timestamps"]
+        cmd += ["--follow"] if follow else []
+        cmd += ["--since", since] if since else []
+        cmd += ["--until", until] if until else []
+        cmd += ["--tail", str(tail)] if tail is not None else []
+        self._process = PipedProcess([*cmd, container])
+        self._sink = sink
+        self._docker_says: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._read, args=(stream,), name=f"devenv-logs-{stream}", daemon=True)
+            for stream in ("stdout", "stderr")
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _read(self, stream: str) -> None:
+        def emit(lines: list[str]) -> None:
+            if stream == "stderr" and not all(_stamped(line) for line in lines):
+                self._docker_says.extend(line for line in lines if not _stamped(line))
+                lines = [line for line in lines if _stamped(line)]
+            if lines:
+                self._sink(stream, lines)
+
+        try:
+            read_pipe(self._process.pipe(stream), emit)
+        finally:
+            self._sink(stream, None)
+
+    def failure(self) -> DevenvError | None:
+        """Why docker could not read the logs, once both streams ended; None when it could."""
+        code = self._process.wait()
+        if code == 0:
+            return None
+        return _translate(
+            subprocess.CalledProcessError(code, self._process.command, stderr="\n".join(self._docker_says))
+        )
+
+    def end(self) -> None:
+        self._process.end()
+        for thread in self._threads:
+            thread.join(timeout=1)
+
+
+class EventFeed:
+    """`docker events` (start, die, destroy) of one project's containers as dicts, read by a
+    thread of its own; ``None`` when the feed ends. ``end()`` stops its process."""
+
+    def __init__(self, project: str, sink: Callable[[dict[str, Any] | None], None], since: str) -> None:
+        self._sink = sink
+        self._process = Process(
+            [
+                "docker",
+                "events",
+                "--since",
+                since,
+                "--filter",
+                "type=container",
+                "--filter",
+                f"label={PROJECT_LABEL}={project}",
+                *(arg for event in ("start", "die", "destroy") for arg in ("--filter", f"event={event}")),
+                "--format",
+                "{{json .}}",
+            ],
+            stream=True,
+        )
+        self._thread = threading.Thread(target=self._read, name="devenv-log-events", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for line in self._process.lines():
+                if line.startswith("{"):
+                    self._sink(json.loads(line))
+        except (OSError, ValueError):  # the pipe closed under us: end() was called
+            pass
+        finally:
+            self._sink(None)
+
+    def failure(self) -> DevenvError | None:
+        """Why the feed ended (the engine went away, ...), once it did; None if it did not fail."""
+        code = self._process.poll()
+        if code is None:
+            return None
+        stderr = self._process.stderr()
+        return _translate(subprocess.CalledProcessError(code or 1, self._process.command, stderr=stderr))
 
     def end(self) -> None:
         self._process.end()

@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING, Protocol
 from devenv.engine_types import ComposeFiles, EngineInfo, Running, ServiceState, Watching
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from devenv.logs import LogFeed
     from devenv.readiness import Tracker
 
 
@@ -21,6 +25,18 @@ class Engine(Protocol):
     def inspect(self, ids: list[str]) -> list[ServiceState]: ...
     def watch(self, project: str, wake: threading.Event) -> Watching: ...
     def logs_tail(self, container: str, lines: int = 20) -> str: ...
+    # logs (devenv logs)
+    def logs(
+        self,
+        container: str,
+        sink: Callable[[str, list[str] | None], None],
+        *,
+        follow: bool = False,
+        since: str | None = None,
+        until: str | None = None,
+        tail: int | None = None,
+    ) -> LogFeed: ...
+    def log_events(self, project: str, sink: Callable[[dict[str, Any] | None], None], since: str) -> LogFeed: ...
     def image_exists(self, tag: str) -> bool: ...
     def port_holder(self, port: int) -> str | None: ...
     def volumes(self, project: str) -> list[str]: ...

@@ -1,0 +1,147 @@
+"""Writing `devenv logs`' records: the options a user gave, the filters they make, the
+renderer, and the loop that writes (flushing whenever the source pauses), which ends
+quietly when the reader of a pipe goes away (`devenv logs -f | head`) or on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TextIO
+
+from devenv import logs
+from devenv.errors import ExitCode, InterruptedByUser
+
+
+@dataclass(frozen=True)
+class LogsView:
+    follow: bool = False
+    tail: int | None = None
+    since: str | None = None  # docker time
+    until: str | None = None
+    timestamps: bool = False
+    grep: logs.re.Pattern[str] | None = None
+    context: int = 0
+    level: int | None = None
+    prefix: bool = True
+    as_json: bool = False
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        follow: bool = False,
+        tail: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        timestamps: bool = False,
+        grep: str | None = None,
+        context: int = 0,
+        level: str | None = None,
+        prefix: bool = True,
+        as_json: bool = False,
+    ) -> LogsView:
+        """The command line's values read and checked (a usage error names the bad one)."""
+        if follow and until is not None:
+            raise logs.OptionError("--until cannot be used with --follow", hint="drop one of them")
+        if context and grep is None:
+            raise logs.OptionError("-C/--context needs --grep", hint="for example: --grep ERROR -C 3")
+        return cls(
+            follow=follow,
+            tail=logs.parse_tail(tail),
+            since=logs.docker_time(logs.parse_time(since)) if since is not None else None,
+            until=logs.docker_time(logs.parse_time(until)) if until is not None else None,
+            timestamps=timestamps,
+            grep=logs.compile_grep(grep),
+            context=context,
+            level=logs.parse_level(level) if level is not None else None,
+            prefix=prefix,
+            as_json=as_json,
+        )
+
+    def options(self, services: tuple[str, ...]) -> logs.LogOptions:
+        return logs.LogOptions(services, self.since, self.until, self.tail)
+
+
+def filtered(source: Iterator[logs.Record | None], view: LogsView) -> Iterator[logs.Record | None]:
+    """--level, then --grep (its context counts the lines --level kept)."""
+    levels = logs.LevelFilter(view.level) if view.level is not None else None
+    grep = logs.Grep(view.grep, view.context) if view.grep is not None else None
+    for record in source:
+        if record is None:
+            yield None
+            continue
+        if levels is not None and not levels.keep(record):
+            continue
+        if grep is None:
+            yield record
+        else:
+            yield from grep.feed(record)
+
+
+def colour_wanted(stream: TextIO) -> bool:
+    terminal = hasattr(stream, "isatty") and stream.isatty()
+    return terminal and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def show(
+    engine: logs.LogEngine,
+    project: str,
+    known: list[str],
+    services: tuple[str, ...],
+    view: LogsView,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Read (or follow) and write; the exit code. Every docker process ends before it returns."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    terminal = hasattr(out, "isatty") and out.isatty()
+    renderer = logs.Renderer(
+        services or known,
+        colour=colour_wanted(out),
+        prefix=view.prefix,
+        timestamps=view.timestamps,
+        pretty=terminal,
+        as_json=view.as_json,
+    )
+    options = view.options(services)
+    source = logs.Follower(engine, project, options).records() if view.follow else logs.read(engine, project, options)
+    try:
+        plain = view.level is None and view.grep is None
+        for record in source if plain else filtered(source, view):
+            if record is None:
+                out.flush()
+                err.flush()
+                continue
+            text, to_stderr = renderer(record)
+            (err if to_stderr else out).write(text)
+        out.flush()
+    except BrokenPipeError:  # `devenv logs | head`: the reader has all it wanted
+        _drop_stdout()
+        return ExitCode.OK
+    except InterruptedByUser:  # Ctrl-C is how a follow ends
+        _flush_quietly(out)
+        return ExitCode.INTERRUPTED
+    finally:
+        source.close()  # ends every docker process it started
+    return ExitCode.OK
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _flush_quietly(stream: TextIO) -> None:
+    try:
+        stream.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        _drop_stdout()
