@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from devenv.engine_types import ServiceState
+from devenv.engine_types import Port, ServiceState
 
 if TYPE_CHECKING:
     from devenv.probes import ProbeResult
@@ -36,7 +36,7 @@ PROBE_TIMEOUT = 1.0
 FAST_CADENCE = 0.05  # seconds between probes while a service starts...
 SLOW_CADENCE = 0.5  # ...backing off to this
 FAST_FOR = 10.0  # seconds of fast probing before backing off
-MAX_IN_FLIGHT = 4  # attempts of one service's probes at once
+MAX_IN_FLIGHT = 8  # attempts of one service's probes at once
 
 # what a refusal means, per protocol (the probe got an answer that waiting will not change)
 REFUSED_HINT = {
@@ -296,11 +296,14 @@ def probe_host(host_ip: str) -> str:
     return host_ip
 
 
-def targets(rule: Rule, state: ServiceState) -> list[tuple[Probe, str, int]] | None:
-    """(probe, host, host port) for each of a rule's probes; None while a port is unknown."""
+def targets(
+    rule: Rule, state: ServiceState, planned: Mapping[int, Port] | None = None
+) -> list[tuple[Probe, str, int]] | None:
+    """(probe, host, host port) for each of a rule's probes; None while a port is unknown.
+    ``planned``: host ports the compose file fixes, known before the engine reports them."""
     found = []
     for probe in rule.probes:
-        port = state.host_port(probe.port)
+        port = state.host_port(probe.port) or (planned or {}).get(probe.port)
         if port is None:
             return None
         found.append((probe, probe_host(port.host_ip), port.host_port))
@@ -344,14 +347,17 @@ class Prober:
         self._lock = threading.Lock()
         self._fast_for = fast_for
 
-    def watch(self, rule: Rule, state: ServiceState) -> None:
-        """Probe this container (once its ports are known); a new container replaces the old."""
-        if not rule.probes or state.state != "running":
+    def watch(self, rule: Rule, state: ServiceState, planned: Mapping[int, Port] | None = None) -> None:
+        """Probe this container once its ports are known: when it runs, or, with ``planned``
+        (its fixed host ports, for a container whose start was asked for), at once: the
+        engine may report a start only after the service already answers. A new container
+        replaces the old."""
+        if not rule.probes or (state.state != "running" and not planned):
             return
         current = self._threads.get(rule.service)
         if current is not None and current[0] == state.id:
             return
-        found = targets(rule, state)
+        found = targets(rule, state, planned)
         if found is None:
             return
         if current is not None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from devenv import build, hooks, readiness, state
-from devenv.engine_types import EngineInfo, Running, ServiceState
+from devenv.engine_types import EngineInfo, Port, Running, ServiceState
 from devenv.errors import DevenvError, PortInUseError, ServiceFailedError, StartTimeoutError
 from devenv.hostports import port_is_free, process_holding
 from devenv.interfaces import Engine, Reporter
@@ -149,6 +149,7 @@ def _wait(
     clock = options.clock
     prober = (options.prober or readiness.Prober)()
     watch = engine.watch(ws.name, prober.wake)
+    fixed = fixed_ports(ws)
     starting: dict[str, Running] = {}
     logs_read: dict[str, float] = {}
     try:
@@ -178,7 +179,8 @@ def _wait(
             for current in states:
                 rule = tracker.rules.get(current.service)
                 if rule is not None:
-                    prober.watch(rule, current)
+                    early = fixed.get(current.service) if current.service in tracker.pending else None
+                    prober.watch(rule, current, early)
             verdict = _observe_and_start(engine, tracker, prober, states, starting, polled_at, options)
             reporter.progress(tracker, clock())
             if verdict.done:
@@ -224,6 +226,17 @@ def _observe_and_start(
             tracker.asked(service)
             starting[service] = engine.start(current.id or current.name)
     return verdict
+
+
+def fixed_ports(ws: Workspace) -> dict[str, dict[int, Port]]:
+    """service -> {container port: host port} for the ports the compose file fixes (not 0)."""
+    found: dict[str, dict[int, Port]] = {}
+    for port in ws.compose.ports:
+        if port.host_port:
+            found.setdefault(port.service, {})[port.container_port] = Port(
+                port.container_port, port.host_ip, port.host_port
+            )
+    return found
 
 
 def container_name(ws: Workspace, service: str) -> str:

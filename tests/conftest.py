@@ -242,7 +242,7 @@ class FakeProber:
     def __call__(self) -> FakeProber:
         return self
 
-    def watch(self, rule, state: ServiceState) -> None:
+    def watch(self, rule, state: ServiceState, planned=None) -> None:
         if rule.probes and state.state == "running":
             self.watched[state.service] = state
 
