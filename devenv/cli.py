@@ -23,6 +23,7 @@ from devenv.commands import context
 from devenv.commands import doctor as doctor_command
 from devenv.commands import down as down_command
 from devenv.commands import logs as logs_command
+from devenv.commands import shell as shell_command
 from devenv.commands import status as status_command
 from devenv.commands import up as up_command
 from devenv.errors import AbortedError, DevenvError, ExitCode, InterruptedByUser
@@ -31,7 +32,7 @@ app = typer.Typer(
     name="devenv",
     help="One command to a working local stack: your api, Postgres, Redis and Mailhog, healthy and wired.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -43,6 +44,9 @@ app.command("status")(status_command.command)
 app.command("config")(config_command.command)
 app.command("logs")(logs_command.command)
 app.command("doctor")(doctor_command.command)
+app.command("shell")(shell_command.shell)
+app.command("exec")(shell_command.exec_)
+app.command("open")(shell_command.open_)
 
 
 def _version(value: bool) -> None:
