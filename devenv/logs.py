@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any, Protocol
 
 from devenv.engine_types import ServiceState
@@ -126,7 +127,7 @@ def marker(service: str, container: str, text: str, event: str, **extra: Any) ->
 def merge(streams: Iterable[Iterable[Record]]) -> Iterator[Record]:
     """Records of several streams, each already in time order, in one time order (stable:
     equal times keep the streams' order)."""
-    return heapq.merge(*streams, key=lambda record: record.key)
+    return heapq.merge(*streams, key=attrgetter("key"))
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -460,24 +461,25 @@ def read(engine: LogEngine, project: str, options: LogOptions) -> Generator[Reco
     queue of batches, and the streams are merged as they come (nothing waits for a whole
     container's output). Every process is ended when the iterator is closed."""
     states = sorted(_chosen(engine.services(project), options), key=lambda s: (s.service, s.name))
-    queues: list[queue.SimpleQueue[list[str] | None]] = []
+    queues: list[queue.SimpleQueue[list[Record] | None]] = []
     readers: list[LogFeed] = []
     streams: list[Iterator[Record]] = []
     try:
         for current in states:
-            pair = {name: queue.SimpleQueue[list[str] | None]() for name in ("stdout", "stderr")}
+            pair = {name: queue.SimpleQueue[list[Record] | None]() for name in ("stdout", "stderr")}
             queues.extend(pair.values())
 
-            def sink(stream: str, lines: list[str] | None, pair: dict[str, Any] = pair) -> None:
-                pair[stream].put(lines)
+            def sink(stream: str, lines: list[str] | None, pair: dict[str, Any] = pair, at: Any = current) -> None:
+                # parsed here, in the reader's thread, while docker still streams
+                pair[stream].put(None if lines is None else [parse_line(r, at.service, at.name, stream) for r in lines])
 
             readers.append(
                 engine.logs(
                     current.id or current.name, sink, since=options.since, until=options.until, tail=options.tail
                 )
             )
-            for name, feed in pair.items():
-                streams.append(_records(feed, current.service, current.name, name))
+            for feed in pair.values():
+                streams.append(_records(feed))
         yield from merge(streams)
         for reader in readers:
             problem = reader.failure()
@@ -488,13 +490,12 @@ def read(engine: LogEngine, project: str, options: LogOptions) -> Generator[Reco
             reader.end()
 
 
-def _records(feed: queue.SimpleQueue[list[str] | None], service: str, container: str, stream: str) -> Iterator[Record]:
+def _records(feed: queue.SimpleQueue[list[Record] | None]) -> Iterator[Record]:
     while True:
         batch = _get(feed)
         if batch is None:
             return
-        for raw in batch:
-            yield parse_line(raw, service, container, stream)
+        yield from batch
 
 
 def _get(feed: queue.SimpleQueue[Any]) -> Any:
@@ -618,7 +619,10 @@ class Follower:
     def _ended(self, attached: _Attached) -> Iterator[Record]:
         del self._attached[attached.container]
         container = attached.container
-        problem = attached.reader.failure() if attached.reader is not None else None
+        problem = None
+        if attached.reader is not None:
+            problem = attached.reader.failure()
+            attached.reader.end()
         if problem is not None:
             text = (problem.details or problem.message).lower()
             if "no such container" not in text:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TextIO
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TextIO
 
 from devenv import logs
 from devenv.errors import ExitCode, InterruptedByUser
+
+if TYPE_CHECKING:
+    from devenv.up import UpResult
 
 
 @dataclass(frozen=True)
@@ -145,3 +148,19 @@ def _flush_quietly(stream: TextIO) -> None:
         stream.flush()
     except (BrokenPipeError, OSError, ValueError):
         _drop_stdout()
+
+
+def follow_after_up(engine: logs.LogEngine, project: str, known: list[str], result: UpResult, *, as_json: bool) -> int:
+    """`devenv up --follow`: once the stack is ready, follow every service's logs (what this up
+    started, from its start; an unchanged stack from its last 10 lines) until Ctrl-C, which
+    ends the follow and leaves the stack running (exit 0)."""
+    from datetime import UTC, datetime
+
+    if result.changed:
+        view = LogsView(follow=True, since=logs.docker_time(datetime.fromtimestamp(result.started_at, UTC)))
+    else:
+        view = LogsView(follow=True, tail=10)
+    view = replace(view, as_json=as_json)
+    sys.stderr.write("following the logs; Ctrl-C stops following (the stack keeps running)\n")
+    code = show(engine, project, known, (), view)
+    return ExitCode.OK if code == ExitCode.INTERRUPTED else code

@@ -145,6 +145,31 @@ class FakeEngine:
         self.calls.append(("logs_tail", container))
         return self._logs
 
+    # logs (devenv logs): ``log_lines[container]`` is what `logs()` hands over at once, as
+    # (stream, raw line) pairs; a follow's sink stays open in ``log_sinks`` for the test to feed
+    def logs(self, container: str, sink, *, follow=False, since=None, until=None, tail=None) -> FakeFeed:
+        self.calls.append(("logs", container, follow, since, until, tail))
+        lines = getattr(self, "log_lines", {}).get(container, [])
+        for stream in ("stdout", "stderr"):
+            batch = [raw for where, raw in lines if where == stream]
+            if batch:
+                sink(stream, batch)
+        if follow:
+            self.log_sinks = {**getattr(self, "log_sinks", {}), container: sink}
+        else:
+            sink("stdout", None)
+            sink("stderr", None)
+        feed = FakeFeed()
+        self.feeds = [*getattr(self, "feeds", []), feed]
+        return feed
+
+    def log_events(self, project: str, sink, since: str) -> FakeFeed:
+        self.calls.append(("log_events", project))
+        self.event_sink = sink
+        feed = FakeFeed()
+        self.feeds = [*getattr(self, "feeds", []), feed]
+        return feed
+
     def image_exists(self, tag: str) -> bool:
         return tag in self.images
 
@@ -218,6 +243,20 @@ class FakeWatch:
 
     def take(self) -> bool:
         return True  # as if something happened every time: the loop asks the engine each pass
+
+    def end(self) -> None:
+        self.ended = True
+
+
+class FakeFeed:
+    """A `docker logs` or `docker events` process handed out by FakeEngine.logs/log_events."""
+
+    def __init__(self, problem: DevenvError | None = None) -> None:
+        self.problem = problem
+        self.ended = False
+
+    def failure(self) -> DevenvError | None:
+        return self.problem
 
     def end(self) -> None:
         self.ended = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -45,6 +46,7 @@ def command(
     from devenv.up import UpOptions, plan, up
 
     ws = context.workspace()  # devenv.yaml's errors come first, before any engine's
+    _offer_dotenv(ws.project.root, ask=not dry_run)
     engine = context.make_engine()
     info = engine.info()
     if ws.compose.start_interval != info.start_interval:  # another engine than last time
@@ -57,3 +59,20 @@ def command(
         result = up(ws, engine, display.reporter(), info, options)
     (display.up_json if json_output else display.up_result)(ws.name, result)
     return ExitCode.OK
+
+
+def _offer_dotenv(root: Path, *, ask: bool) -> None:
+    """No .env yet but a .env.example: offer to copy it (a terminal), or say how."""
+    import sys
+
+    from devenv import display
+    from devenv.envfile import offer_example
+
+    def confirm(question: str) -> bool:
+        try:
+            return typer.confirm(question, default=True, err=True)
+        except typer.Abort:  # Ctrl-D at the prompt: no
+            return False
+
+    interactive = ask and sys.stdin.isatty() and sys.stderr.isatty()
+    offer_example(root, interactive=interactive, confirm=confirm, note=display.note)

@@ -1,0 +1,323 @@
+"""devenv logs without Docker: parsing, the merge, filters, the renderer, option parsing and
+the follow's state machine driven through the fake engine."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from devenv import logs
+from devenv.logs_output import LogsView, show
+from tests.conftest import FakeEngine, state
+
+T = "2025-01-31T09:00:00."
+
+
+def rec(message: str, *, service: str = "api", stream: str = "stdout", at: int = 1, container: str = "") -> logs.Record:
+    return logs.parse_line(f"{T}{at:09d}Z {message}", service, container or f"p-{service}-1", stream)
+
+
+# -- parsing ---------------------------------------------------------------------------------
+def test_a_line_is_split_into_its_time_and_text_and_json_is_parsed():
+    record = logs.parse_line('2025-01-31T09:00:00.5Z {"level":"info","msg":"hi","n":1}', "api", "p-api-1", "stdout")
+    assert record.time == "2025-01-31T09:00:00.5Z"
+    assert record.key == "2025-01-31T09:00:00.500000000Z"
+    assert record.fields == {"level": "info", "msg": "hi", "n": 1}
+    assert logs.parse_line("2025-01-31T09:00:00Z {not json}", "a", "c", "stdout").fields is None
+    assert logs.parse_line("2025-01-31T09:00:00Z [1, 2]", "a", "c", "stdout").fields is None
+
+
+def test_time_keys_compare_as_text_whatever_docker_trimmed():
+    stamps = ["2025-01-31T09:00:00.1Z", "2025-01-31T09:00:00Z", "2025-01-31T09:00:00.099999999Z"]
+    assert sorted(stamps, key=logs.time_key) == [stamps[1], stamps[2], stamps[0]]
+
+
+# -- the merge -------------------------------------------------------------------------------
+def test_merge_puts_every_containers_lines_in_time_order():
+    api = [rec("a1", at=1), rec("a3", at=3), rec("a5", at=5)]
+    db = [rec("d2", service="db", at=2), rec("d4", service="db", at=4)]
+    errors = [rec("e3", stream="stderr", at=3)]
+    merged = [r.message for r in logs.merge([api, db, errors])]
+    assert merged == ["a1", "d2", "a3", "e3", "d4", "a5"]
+
+
+def test_read_merges_containers_and_streams_and_ends_every_reader():
+    engine = FakeEngine([[state("api", id="c-api"), state("db", id="c-db")]])
+    engine.log_lines = {
+        "c-api": [("stdout", f"{T}000000001Z one"), ("stderr", f"{T}000000003Z three"), ("stdout", f"{T}4Z four")],
+        "c-db": [("stdout", f"{T}000000002Z two")],
+    }
+    records = list(logs.read(engine, "proj", logs.LogOptions()))
+    assert [(r.service, r.stream, r.message) for r in records] == [
+        ("api", "stdout", "one"),
+        ("db", "stdout", "two"),
+        ("api", "stderr", "three"),
+        ("api", "stdout", "four"),
+    ]
+    assert all(feed.ended for feed in engine.feeds)
+
+
+def test_read_only_reads_the_named_services_with_the_options():
+    engine = FakeEngine([[state("api", id="c-api"), state("db", id="c-db")]])
+    options = logs.LogOptions(("db",), since="2025-01-31T08:00:00.000000Z", tail=5)
+    list(logs.read(engine, "proj", options))
+    assert engine.called("logs") == [("logs", "c-db", False, "2025-01-31T08:00:00.000000Z", None, 5)]
+
+
+# -- option parsing ----------------------------------------------------------------------------
+NOW = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "back"),
+    [("10m", timedelta(minutes=10)), ("1h30m", timedelta(hours=1, minutes=30)), ("45s", timedelta(seconds=45))],
+)
+def test_durations_count_back_from_now(text, back):
+    assert logs.parse_time(text, NOW) == NOW - back
+
+
+def test_rfc3339_times_are_read_with_their_zone():
+    assert logs.parse_time("2025-01-31T09:00:00Z", NOW) == datetime(2025, 1, 31, 9, tzinfo=UTC)
+    assert logs.parse_time("2025-01-31T10:00:00+01:00", NOW) == datetime(2025, 1, 31, 9, tzinfo=UTC)
+    assert logs.docker_time(datetime(2025, 1, 31, 9, tzinfo=UTC)) == "2025-01-31T09:00:00.000000Z"
+
+
+@pytest.mark.parametrize("text", ["yesterday", "10", "10x", "1h 30m", ""])
+def test_unreadable_times_are_a_usage_error_with_a_hint(text):
+    with pytest.raises(logs.OptionError) as caught:
+        logs.parse_time(text, NOW)
+    assert caught.value.code == 2
+    assert "10m" in caught.value.hint
+
+
+def test_levels_tails_and_patterns_are_checked():
+    assert logs.parse_level("WARN") == logs.parse_level("warning") == 40
+    assert logs.parse_tail("all") is None and logs.parse_tail("0") == 0 and logs.parse_tail("25") == 25
+    for bad in (lambda: logs.parse_level("loud"), lambda: logs.parse_tail("-1"), lambda: logs.compile_grep("(")):
+        with pytest.raises(logs.OptionError):
+            bad()
+
+
+def test_view_options_that_do_not_go_together_are_refused():
+    with pytest.raises(logs.OptionError, match="--until cannot be used with --follow"):
+        LogsView.from_options(follow=True, until="5m")
+    with pytest.raises(logs.OptionError, match="needs --grep"):
+        LogsView.from_options(context=2)
+    view = LogsView.from_options(since="10m", tail="3", level="error", grep="boom", context=1)
+    assert view.tail == 3 and view.level == 50 and view.grep is not None and view.since is not None
+
+
+def test_an_unknown_service_names_the_known_ones():
+    with pytest.raises(logs.UnknownServiceError) as caught:
+        logs.check_services(["apii"], ["redis", "api"])
+    assert caught.value.message == "no service named 'apii' in this project"
+    assert caught.value.hint == "the services are: api, redis"
+
+
+# -- filters ---------------------------------------------------------------------------------
+def test_level_reads_json_fields_numbers_and_common_text_forms():
+    assert logs.level_of(rec('{"level":30,"msg":"pino"}')) == 30
+    assert logs.level_of(rec('{"level":"warning","event":"structlog"}')) == 40
+    assert logs.level_of(rec("2025-01-31T09:00:00.000Z warn  redis: connection lost")) == 40
+    assert logs.level_of(rec("time=now level=error msg=x")) == 50
+    assert logs.level_of(rec("2025-01-31 09:00:00.000 UTC [1] FATAL:  password authentication failed")) == 60
+    assert logs.level_of(rec("[ERROR] it broke")) == 50
+    assert logs.level_of(rec("tick 5")) is None
+    assert logs.level_of(rec("nothing is an error here")) is None
+
+
+def test_level_filter_keeps_worse_lines_their_stack_traces_and_markers():
+    keep = logs.LevelFilter(40)
+    lines = [
+        rec('{"level":"info","msg":"fine"}'),
+        rec('{"level":"error","msg":"boom"}'),
+        rec("    at handler (server.js:10)"),
+        rec("tick 1"),
+        logs.marker("api", "p-api-1", "api restarted", "restart"),
+    ]
+    assert [r.message for r in lines if keep.keep(r)] == [lines[1].message, lines[2].message, "api restarted"]
+
+
+def test_grep_shows_context_and_a_separator_between_groups():
+    grep = logs.Grep(re.compile("hit"), context=1)
+    messages = ["a", "b", "hit1", "c", "d", "e", "hit2", "f", "g"]
+    shown = [r.message for m in messages for r in grep.feed(rec(m))]
+    assert shown == ["b", "hit1", "c", "--", "e", "hit2", "f"]
+    plain = logs.Grep(re.compile("hit"))
+    assert [r.message for m in messages for r in plain.feed(rec(m))] == ["hit1", "hit2"]
+
+
+# -- rendering -------------------------------------------------------------------------------
+def test_plain_lines_are_prefixed_padded_and_stderr_is_told_apart():
+    render = logs.Renderer(["api", "postgres"])
+    assert render(rec("hello")) == ("api      | hello\n", False)
+    assert render(rec("oops", stream="stderr")) == ("api      ! oops\n", False)
+    assert render(logs.marker("api", "p-api-1", "api exited with code 1", "exit", code=1)) == (
+        "api      * api exited with code 1\n",
+        False,
+    )
+
+
+def test_without_a_prefix_stdout_stays_the_containers_and_the_rest_goes_to_stderr():
+    render = logs.Renderer(["api"], prefix=False, timestamps=True)
+    assert render(rec("hello")) == (f"{T}000000001Z hello\n", False)
+    assert render(rec("oops", stream="stderr"))[1] is True
+
+
+def test_colour_wraps_the_prefix_only_when_asked():
+    coloured, _ = logs.Renderer(["api"], colour=True)(rec("hello"))
+    assert coloured.startswith("\x1b[") and coloured.endswith("hello\n")
+    assert "\x1b[" not in logs.Renderer(["api"])(rec("hello"))[0]
+
+
+def test_a_structured_line_is_shown_as_time_level_message_and_fields_on_a_terminal():
+    line = '{"time":"x","level":"warn","msg":"slow query","ms":812,"sql":"select 1"}'
+    text, _ = logs.Renderer(["api"], pretty=True)(rec(line))
+    clock = logs._clock(f"{T}000000001Z")
+    assert text == f'api | {clock} warn  slow query ms=812 sql="select 1"\n'
+    pino, _ = logs.Renderer(["api"], pretty=True)(rec('{"level":50,"time":1,"msg":"down","pid":7}'))
+    assert pino.endswith(" error down pid=7\n")
+    # not a terminal: the line as the container wrote it, still parseable
+    assert logs.Renderer(["api"])(rec(line))[0] == f"api | {line}\n"
+
+
+def test_json_output_has_the_fields_tools_need():
+    text, _ = logs.Renderer(["api"], as_json=True)(rec('{"level":"info","msg":"hi"}', stream="stderr"))
+    item = json.loads(text)
+    assert item == {
+        "time": f"{T}000000001Z",
+        "service": "api",
+        "container": "p-api-1",
+        "stream": "stderr",
+        "message": '{"level":"info","msg":"hi"}',
+        "fields": {"level": "info", "msg": "hi"},
+    }
+    marker = json.loads(logs.Renderer(["api"], as_json=True)(logs.marker("api", "c", "api exited", "exit", code=3))[0])
+    assert marker["stream"] == "devenv" and marker["event"] == "exit" and marker["code"] == 3
+
+
+def test_show_writes_filtered_lines_and_ends_at_a_closed_pipe():
+    engine = FakeEngine([[state("api", id="c-api")]])
+    engine.log_lines = {"c-api": [("stdout", f"{T}{i:09d}Z line {i}") for i in range(1, 6)]}
+    out = io.StringIO()
+    view = LogsView.from_options(grep="line [24]")
+    assert show(engine, "proj", ["api"], (), view, out=out, err=io.StringIO()) == 0
+    assert out.getvalue() == "api | line 2\napi | line 4\n"
+
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+    assert show(engine, "proj", ["api"], (), LogsView(), out=Closed(), err=io.StringIO()) == 0
+    assert all(feed.ended for feed in engine.feeds)
+
+
+# -- following ---------------------------------------------------------------------------------
+def _event(action: str, container: str, service: str = "api", **attributes: str) -> dict:
+    return {
+        "Action": action,
+        "id": container,
+        "Actor": {
+            "ID": container,
+            "Attributes": {"com.docker.compose.service": service, "name": f"p-{service}-1", **attributes},
+        },
+    }
+
+
+def _until_idle(records) -> list[logs.Record]:
+    found = []
+    for record in records:
+        if record is None:
+            return found
+        found.append(record)
+    return found
+
+
+def _texts(found: list[logs.Record]) -> list[str]:
+    return [r.message for r in found]
+
+
+def test_follow_reads_again_after_a_restart_from_the_last_line_without_repeating_it():
+    engine = FakeEngine([[state("api", id="c1")]])
+    engine.log_lines = {"c1": [("stdout", f"{T}000000001Z one"), ("stdout", f"{T}000000002Z two")]}
+    records = logs.Follower(engine, "proj", logs.LogOptions()).records()
+    assert _texts(_until_idle(records)) == []
+    assert _texts(_until_idle(records)) == ["one", "two"]
+    sink = engine.log_sinks["c1"]
+    engine.event_sink(_event("die", "c1", exitCode="1"))
+    sink("stdout", None)
+    sink("stderr", None)
+    assert _texts(_until_idle(records)) == ["api exited with code 1"]
+    engine.log_lines = {}
+    engine.event_sink(_event("start", "c1"))
+    assert _texts(_until_idle(records)) == ["api restarted"]
+    again = engine.called("logs")[-1]
+    assert again == ("logs", "c1", True, f"{T}000000002Z", None, None)  # from the last line shown
+    engine.log_sinks["c1"]("stdout", [f"{T}000000002Z two", f"{T}000000003Z three"])
+    assert _texts(_until_idle(records)) == ["three"]
+    records.close()
+    assert all(feed.ended for feed in engine.feeds)
+
+
+def test_follow_skips_only_the_lines_it_showed_at_the_same_instant():
+    engine = FakeEngine([[state("api", id="c1")]])
+    engine.log_lines = {"c1": [("stdout", f"{T}000000005Z a"), ("stdout", f"{T}000000005Z b")]}
+    records = logs.Follower(engine, "proj", logs.LogOptions()).records()
+    _until_idle(records)
+    assert _texts(_until_idle(records)) == ["a", "b"]
+    engine.log_lines = {}
+    engine.event_sink(_event("die", "c1", exitCode="0"))
+    engine.event_sink(_event("start", "c1"))  # started again before its reader ended
+    assert _texts(_until_idle(records)) == []
+    engine.log_sinks["c1"]("stdout", None)
+    engine.log_sinks["c1"]("stderr", None)
+    assert _texts(_until_idle(records)) == ["api exited with code 0", "api restarted"]
+    engine.log_sinks["c1"]("stdout", [f"{T}000000005Z a", f"{T}000000005Z b", f"{T}000000005Z c"])
+    assert _texts(_until_idle(records)) == ["c"]
+    records.close()
+
+
+def test_follow_marks_a_recreated_container_and_reads_it_from_its_start():
+    engine = FakeEngine([[state("api", id="old")]])
+    records = logs.Follower(engine, "proj", logs.LogOptions(tail=5)).records()
+    _until_idle(records)
+    engine.event_sink(_event("die", "old", exitCode="137"))
+    engine.log_sinks["old"]("stdout", None)
+    engine.log_sinks["old"]("stderr", None)
+    engine.event_sink(_event("destroy", "old"))
+    engine.event_sink(_event("start", "new"))
+    assert _texts(_until_idle(records)) == ["api exited with code 137", "api recreated"]
+    assert engine.called("logs")[-1] == ("logs", "new", True, None, None, None)
+    records.close()
+
+
+def test_follow_waits_for_a_named_service_and_ignores_the_others():
+    engine = FakeEngine([[state("db", id="c-db")]])
+    records = logs.Follower(engine, "proj", logs.LogOptions(("api",))).records()
+    _until_idle(records)
+    assert engine.called("logs") == []
+    engine.event_sink(_event("start", "c-db", service="db"))
+    engine.event_sink(_event("start", "c-api"))
+    assert _texts(_until_idle(records)) == ["api started"]
+    assert [c[1] for c in engine.called("logs")] == ["c-api"]
+    records.close()
+
+
+def test_follow_ends_with_the_engines_error_when_the_event_feed_ends():
+    from devenv.errors import EngineUnreachableError
+
+    class Gone(FakeEngine):
+        def info(self):
+            raise EngineUnreachableError("the Docker engine is not reachable", hint="start Docker")
+
+    engine = Gone([[state("api", id="c1")]])
+    records = logs.Follower(engine, "proj", logs.LogOptions()).records()
+    _until_idle(records)
+    engine.event_sink(None)
+    with pytest.raises(EngineUnreachableError):
+        _until_idle(records)
+    assert all(feed.ended for feed in engine.feeds)
