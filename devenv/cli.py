@@ -23,6 +23,7 @@ from devenv.commands import context
 from devenv.commands import doctor as doctor_command
 from devenv.commands import down as down_command
 from devenv.commands import logs as logs_command
+from devenv.commands import seed as seed_command
 from devenv.commands import shell as shell_command
 from devenv.commands import status as status_command
 from devenv.commands import up as up_command
@@ -42,6 +43,7 @@ app.command("up")(up_command.command)
 app.command("down")(down_command.command)
 app.command("status")(status_command.command)
 app.command("config")(config_command.command)
+app.command("seed")(seed_command.command)
 app.command("logs")(logs_command.command)
 app.command("doctor")(doctor_command.command)
 app.command("shell")(shell_command.shell)

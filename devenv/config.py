@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from devenv import yamlio
 from devenv.errors import ConfigError, NoProjectError
@@ -73,6 +73,29 @@ class ServiceConfig(_Model):
         return value
 
 
+class SeedStep(_Model):
+    """One seed: exactly one of an SQL file, a command in a one-off api container, or Redis
+    commands (one per line)."""
+
+    sql: str | None = Field(default=None, description="an SQL file, relative to devenv.yaml, applied with psql")
+    run: str | list[str] | None = Field(default=None, description="a command run in a one-off api container")
+    redis: str | list[str] | None = Field(default=None, description="Redis commands, one per line or item")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SeedStep:
+        kinds = [name for name in ("sql", "run", "redis") if getattr(self, name) not in (None, "", [])]
+        if len(kinds) != 1:
+            raise ValueError("each seed needs exactly one of sql, run or redis")
+        return self
+
+
+class DataConfig(_Model):
+    """Migrations and seeds (see docs/reference/devenv-yaml.md#data)."""
+
+    migrate: str | list[str] | None = Field(default=None, description="a command run in a one-off api container")
+    seeds: list[SeedStep] = Field(default_factory=list)
+
+
 class Config(_Model):
     name: str | None = None
     profiles: list[ProfileName] = Field(default_factory=lambda: list(PROFILE_NAMES))
@@ -81,6 +104,7 @@ class Config(_Model):
     api: ApiConfig = Field(default_factory=ApiConfig)
     services: dict[ProfileName, ServiceConfig] = Field(default_factory=dict)
     compose_files: list[str] = Field(default_factory=list)
+    data: DataConfig = Field(default_factory=DataConfig)
 
     @field_validator("name")
     @classmethod

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from devenv.engine_types import ComposeFiles, EngineInfo, Port, ServiceState
+from devenv.engine_types import ComposeFiles, EngineInfo, Executed, Port, ServiceState
 from devenv.errors import (
     BuildFailedError,
     ComposeMissingError,
@@ -72,8 +72,9 @@ class Process:
     compose plugin as a child, which must end with it), stdin closed, stdout and stderr
     each in a temporary file. ``end()`` stops the whole group and is safe to call twice."""
 
-    def __init__(self, cmd: list[str], *, stream: bool = False) -> None:
-        """``stream``: stdout is a pipe to read line by line (``lines()``), not a file."""
+    def __init__(self, cmd: list[str], *, stream: bool = False, stdin: Any = None) -> None:
+        """``stream``: stdout is a pipe to read line by line (``lines()``), not a file.
+        ``stdin``: an open file the command reads (default: none)."""
         _echo(cmd)
         self.command = cmd
         self._out = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
@@ -83,7 +84,7 @@ class Process:
                 cmd,
                 stdout=subprocess.PIPE if stream else self._out,
                 stderr=self._err,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if stdin is None else stdin,
                 text=True,
                 start_new_session=True,
             )
@@ -387,6 +388,17 @@ class DockerEngine:
 
     def down(self, files: ComposeFiles, *, volumes: bool) -> None:
         _run(files.command("down", "--remove-orphans", *(["--volumes"] if volumes else [])))
+
+    # -- commands inside containers (data: seeds, reset) --------------------------------------
+    def exec(self, container: str, argv: list[str], *, input: str | None = None) -> Executed:
+        """Run a command in a running container (``docker exec``), ``input`` on its stdin;
+        its exit code is the caller's to judge (engine failures still raise)."""
+        return _executed(["docker", "exec", *(["--interactive"] if input is not None else []), container, *argv], input)
+
+    def run_once(self, files: ComposeFiles, service: str, argv: list[str]) -> Executed:
+        """Run a command in a one-off container of a service (``docker compose run --rm
+        --no-deps``), removed after; its exit code is the caller's to judge."""
+        return _executed(files.command("run", "--rm", "--no-deps", "--no-TTY", service, *argv), None)
 
     # -- doctor, shell and exec ------------------------------------------------------------
     def buildx_version(self) -> str | None:
@@ -730,3 +742,26 @@ def _build_error(services: list[str], output: str, command: str) -> BuildFailedE
         hint=f"fix that Dockerfile step; the full output: {command}",
         details=details if reason in details else f"{details}\n{reason}",
     )
+
+
+def _executed(cmd: list[str], input: str | None) -> Executed:
+    with tempfile.TemporaryFile("w+", prefix="devenv-stdin-") as feed:
+        if input is not None:
+            feed.write(input)
+            feed.flush()
+            feed.seek(0)
+        process = Process(cmd, stdin=feed if input is not None else None)
+        try:
+            code = process.wait()
+            done = Executed(code, process.stdout(), process.stderr())
+        finally:
+            process.end()
+    if code != 0 and _engine_failed(done.stderr):
+        raise _translate(subprocess.CalledProcessError(code, cmd, stderr=done.stderr))
+    return done
+
+
+def _engine_failed(stderr: str) -> bool:
+    """docker itself failed (no engine, no such container), not the command it ran."""
+    text = stderr.lower()
+    return any(marker in text for marker in _UNREACHABLE) or "no such container" in text or "is not running" in text

@@ -55,6 +55,15 @@ class ServiceState:
         return next((p for p in self.ports if p.container_port == container_port and p.host_port), None)
 
 
+@dataclass(frozen=True)
+class Executed:
+    """A command that ran to its end inside a container: its exit code and output."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
 class Running(Protocol):
     """A docker command devenv started and owns (``devenv.engine.Process`` in real use)."""
 

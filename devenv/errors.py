@@ -33,6 +33,7 @@ class ExitCode(IntEnum):
     SERVICE_FAILED = 40
     TIMEOUT = 41
     NOT_RUNNING = 42  # shell, exec, open: the service has no running container
+    SEED_FAILED = 43  # migrate, a seed or a data command (reset) failed; the stack is left running
     # the user said no
     ABORTED = 50
     # doctor and check found problems
@@ -107,6 +108,12 @@ class UsageError(DevenvError):
 
 class NotRunningError(DevenvError):
     code = ExitCode.NOT_RUNNING
+
+
+class SeedFailedError(DevenvError):
+    """Migrations, seeds or a data command (seed, reset) failed."""
+
+    code = ExitCode.SEED_FAILED
 
 
 class AbortedError(DevenvError):

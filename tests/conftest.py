@@ -233,6 +233,22 @@ class FakeEngine:
         self.calls.append(("attach", container, tuple(command), tty))
         return self.attach_code
 
+    # commands inside containers (data: seeds, reset): ``execs`` answers by the first word of
+    # the command (or the whole command joined by spaces); the default is success, no output
+    def exec(self, container: str, argv: list[str], *, input: str | None = None):
+        from devenv.engine_types import Executed
+
+        self.calls.append(("exec", container, tuple(argv), input))
+        answer = getattr(self, "execs", {}).get(" ".join(argv)) or getattr(self, "execs", {}).get(argv[0])
+        return answer if answer is not None else Executed(0, "", "")
+
+    def run_once(self, files: ComposeFiles, service: str, argv: list[str]):
+        from devenv.engine_types import Executed
+
+        self.calls.append(("run_once", service, tuple(argv)))
+        answer = getattr(self, "execs", {}).get(" ".join(argv))
+        return answer if answer is not None else Executed(0, "", "")
+
     def called(self, name: str) -> list[tuple]:
         return [c for c in self.calls if c[0] == name]
 

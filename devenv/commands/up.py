@@ -42,8 +42,10 @@ def command(
 
     Example: devenv up --profile postgres
     """
-    from devenv import display
+    from devenv import data, display
     from devenv.up import UpOptions, plan, up
+
+    data.register()  # migrations and seeds run once the stack is ready
 
     ws = context.workspace()  # devenv.yaml's errors come first, before any engine's
     _offer_dotenv(ws.project.root, ask=not dry_run)
@@ -57,6 +59,8 @@ def command(
         return ExitCode.OK
     with context.exclusive(ws, "devenv up"):
         result = up(ws, engine, display.reporter(), info, options)
+    if not result.changed and (stale := data.stale_note(ws)):
+        result.notes.append(stale)
     (display.up_json if json_output else display.up_result)(ws.name, result)
     return ExitCode.OK
 

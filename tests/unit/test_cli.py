@@ -231,6 +231,7 @@ def test_exit_codes_are_stable():
         "SERVICE_FAILED": 40,
         "TIMEOUT": 41,
         "NOT_RUNNING": 42,
+        "SEED_FAILED": 43,
         "ABORTED": 50,
         "CHECKS_FAILED": 60,
         "INTERRUPTED": 130,

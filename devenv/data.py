@@ -1,0 +1,370 @@
+"""Migrations and seeds: devenv.yaml's ``data:`` as a plan, its hash, and the steps run.
+
+The plan (pure) lists the migrate command and the seeds in order and hashes what they are
+made of: each step's kind and text, and the content of every SQL file. Carrying it out runs
+SQL files through ``psql -v ON_ERROR_STOP=1`` in the Postgres container, commands in a
+one-off api container (``docker compose run --rm --no-deps api …``) and Redis commands
+through ``redis-cli`` in the Redis container.
+
+Which data is seeded is recorded *with the data*, so a fresh volume is new data whatever
+devenv's own files say: a comment on the Postgres database (``devenv:seed=<hash>``), or, in
+a project without Postgres, the Redis key ``devenv:seed``. A copy of the hash is kept in
+``.devenv/data.json`` so a no-op ``up`` can say that the inputs changed without asking the
+engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from devenv import state
+from devenv.errors import ConfigError, NotRunningError, SeedFailedError
+
+if TYPE_CHECKING:
+    from devenv.engine_types import ServiceState
+    from devenv.hooks import Ready
+    from devenv.interfaces import Engine
+    from devenv.workspace import Workspace
+
+POSTGRES, REDIS, API = "postgres", "redis", "api"
+RECORD_PREFIX = "devenv:seed="
+REDIS_KEY = "devenv:seed"
+DATA_FILE = "data.json"
+_PSQL_ERROR = re.compile(r"^psql:[^:]*:(\d+): (?:ERROR|FATAL):\s+(.*)$")
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # migrate, sql, run, redis
+    label: str  # what messages call it: the file, the command
+    argv: tuple[str, ...] = ()  # migrate, run: the command
+    text: str = ""  # sql: the file's content; redis: the commands, one per line
+    where: str = ""  # devenv.yaml:line of the step
+
+    @property
+    def service(self) -> str:
+        return {"migrate": API, "run": API, "sql": POSTGRES, "redis": REDIS}[self.kind]
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    steps: tuple[Step, ...]
+    hash: str  # of every step's kind, text and file content: the same inputs, the same hash
+    record_in: str  # where the seeded hash is kept: postgres, redis ("" without steps)
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(step.service for step in self.steps))
+
+
+@dataclass(frozen=True)
+class Database:
+    """How to reach the project's Postgres database from inside its container."""
+
+    container: str
+    user: str
+    name: str
+
+
+def _argv(command: str | list[str]) -> tuple[str, ...]:
+    """A string runs through `sh -c` (pipes, &&); a list is the command's words as they are."""
+    return ("sh", "-c", command) if isinstance(command, str) else tuple(str(word) for word in command)
+
+
+def _label(command: str | list[str]) -> str:
+    return command if isinstance(command, str) else shlex.join(str(word) for word in command)
+
+
+def seed_plan(ws: Workspace) -> SeedPlan:
+    """The migrate command, then the seeds in the order devenv.yaml lists them."""
+    data = ws.project.config.data
+    steps: list[Step] = []
+    if data.migrate:
+        steps.append(
+            Step("migrate", _label(data.migrate), _argv(data.migrate), where=ws.project.where("data", "migrate"))
+        )
+    for i, seed in enumerate(data.seeds):
+        where = ws.project.where("data", "seeds", i)
+        if seed.sql:
+            path = (ws.project.root / seed.sql).resolve()
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"{where}: data.seeds.{i}.sql: cannot read {seed.sql}: {exc.strerror}",
+                    hint="SQL seed paths are relative to the folder of devenv.yaml",
+                ) from None
+            steps.append(Step("sql", _shown(path, ws.project.root), text=text, where=where))
+        elif seed.run:
+            steps.append(Step("run", _label(seed.run), _argv(seed.run), where=where))
+        elif seed.redis:
+            lines = seed.redis.splitlines() if isinstance(seed.redis, str) else [str(line) for line in seed.redis]
+            commands = "\n".join(line.strip() for line in lines if line.strip())
+            steps.append(
+                Step("redis", f"redis: {commands.splitlines()[0]}" if commands else "redis", text=commands, where=where)
+            )
+    services = set(ws.compose.services)
+    for step in steps:
+        if step.service not in services:
+            raise ConfigError(
+                f"{step.where}: this {step.kind} step needs {step.service}, which the project does not have",
+                hint=f"add {step.service} to `profiles:` in devenv.yaml, or remove the step",
+            )
+    record_in = "" if not steps else POSTGRES if POSTGRES in services else REDIS if REDIS in services else ""
+    if steps and not record_in:
+        raise ConfigError(
+            f"{ws.project.where('data')}: data: needs the postgres or redis profile to keep its record in",
+            hint="add postgres (or redis) to `profiles:` in devenv.yaml",
+        )
+    return SeedPlan(tuple(steps), plan_hash(steps), record_in)
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def plan_hash(steps: list[Step] | tuple[Step, ...]) -> str:
+    digest = hashlib.sha256()
+    for step in steps:
+        digest.update(json.dumps([step.kind, step.label, list(step.argv), step.text]).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+# -- where the data lives -------------------------------------------------------------------
+
+
+def database(ws: Workspace, container: str) -> Database:
+    """The Postgres credentials come from the environment, with the profile's defaults."""
+    env = ws.env()
+    return Database(container, env.get("POSTGRES_USER") or "app", env.get("POSTGRES_DB") or "app")
+
+
+def psql(engine: Engine, db: Database, sql: str, *, dbname: str | None = None) -> str:
+    """Run SQL as the project's user (over the container's socket), stop at the first error;
+    return what it printed (unaligned, tuples only)."""
+    done = engine.exec(
+        db.container,
+        ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", db.user, "-d", dbname or db.name, "-f", "-"],
+        input=sql,
+    )
+    if done.code != 0:
+        raise SeedFailedError(
+            f"postgres: {_psql_message(done.stderr) or 'psql failed'}",
+            hint="check the Postgres logs: `docker logs " + db.container + "`",
+            details=done.stderr.strip(),
+        )
+    return done.stdout
+
+
+def _psql_message(stderr: str) -> str:
+    for line in stderr.splitlines():
+        found = _PSQL_ERROR.match(line.strip())
+        if found:
+            return found[2]
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return lines[0].removeprefix("psql: ").strip() if lines else ""
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def read_record(engine: Engine, plan: SeedPlan, containers: dict[str, str], ws: Workspace) -> str:
+    """The seed hash the data carries ("" for data devenv never seeded)."""
+    if plan.record_in == POSTGRES:
+        db = database(ws, containers[POSTGRES])
+        found = psql(
+            engine,
+            db,
+            "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+            f"WHERE datname = {_literal(db.name)};",
+        ).strip()
+        return found.removeprefix(RECORD_PREFIX) if found.startswith(RECORD_PREFIX) else ""
+    done = engine.exec(containers[REDIS], ["redis-cli", "--raw", "GET", REDIS_KEY])
+    return done.stdout.strip() if done.code == 0 else ""
+
+
+def write_record(engine: Engine, plan: SeedPlan, containers: dict[str, str], ws: Workspace) -> None:
+    if plan.record_in == POSTGRES:
+        db = database(ws, containers[POSTGRES])
+        psql(engine, db, f"COMMENT ON DATABASE {_ident(db.name)} IS {_literal(RECORD_PREFIX + plan.hash)};")
+    else:
+        engine.exec(containers[REDIS], ["redis-cli", "SET", REDIS_KEY, plan.hash])
+    remember(ws, plan.hash)
+
+
+def remember(ws: Workspace, seeded: str) -> None:
+    path = state.state_dir(ws.project.root) / DATA_FILE
+    state.write_atomic(path, json.dumps({"seeded": seeded}, indent=2) + "\n")
+
+
+def remembered(root: Path) -> str:
+    try:
+        data = json.loads((root / state.STATE_DIR / DATA_FILE).read_text(encoding="utf-8"))
+        return str(data.get("seeded", "")) if isinstance(data, dict) else ""
+    except (OSError, ValueError):
+        return ""
+
+
+# -- carrying out ---------------------------------------------------------------------------
+
+
+def run_steps(ws: Workspace, engine: Engine, plan: SeedPlan, containers: dict[str, str]) -> None:
+    """Each step in order; the first failure raises SeedFailedError naming it."""
+    for step in plan.steps:
+        if step.kind == "sql":
+            _run_sql(ws, engine, step, containers)
+        elif step.kind in ("migrate", "run"):
+            done = engine.run_once(ws.files, API, list(step.argv))
+            if done.code != 0:
+                output = (done.stdout + done.stderr).strip().splitlines()
+                raise SeedFailedError(
+                    f"{'migrate' if step.kind == 'migrate' else 'seed'} `{step.label}` failed (exit code {done.code})",
+                    hint=f"fix it ({step.where}) and run `devenv seed`; the stack is left running",
+                    details="\n".join(output[-15:]),
+                )
+        else:
+            _run_redis(engine, step, containers)
+
+
+def _run_sql(ws: Workspace, engine: Engine, step: Step, containers: dict[str, str]) -> None:
+    db = database(ws, containers[POSTGRES])
+    done = engine.exec(
+        db.container,
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", db.user, "-d", db.name, "-f", "-"],
+        input=step.text,
+    )
+    if done.code == 0:
+        return
+    line, message = sql_error(done.stderr)
+    raise SeedFailedError(
+        f"seed {step.label}{f':{line}' if line else ''}: {message}",
+        hint=f"fix {step.label} and run `devenv seed`; the stack is left running",
+        details="\n".join(done.stderr.strip().splitlines()[1:6]),
+    )
+
+
+def sql_error(stderr: str) -> tuple[int | None, str]:
+    """The line and Postgres' message of psql's first error (`psql:<stdin>:12: ERROR: …`)."""
+    for raw in stderr.splitlines():
+        found = _PSQL_ERROR.match(raw.strip())
+        if found:
+            return int(found[1]), found[2].strip()
+    return None, _psql_message(stderr) or "psql failed"
+
+
+def _run_redis(engine: Engine, step: Step, containers: dict[str, str]) -> None:
+    done = engine.exec(containers[REDIS], ["redis-cli", "--no-raw"], input=step.text + "\n")
+    errors = [line for line in done.stdout.splitlines() if line.startswith("(error)")]
+    if done.code != 0 or errors:
+        message = errors[0].removeprefix("(error)").strip() if errors else (done.stderr.strip() or "redis-cli failed")
+        raise SeedFailedError(
+            f"seed {step.label}: {message}",
+            hint=f"fix it ({step.where}) and run `devenv seed`; the stack is left running",
+        )
+
+
+def _containers(states: list[ServiceState] | tuple[ServiceState, ...]) -> dict[str, str]:
+    return {s.service: s.name for s in states if s.state == "running"}
+
+
+# -- what `up` and `devenv seed` do ---------------------------------------------------------
+
+
+def changed_note() -> str:
+    return "data: the seed inputs changed since this data was seeded; `devenv seed` runs them again on it"
+
+
+def after_ready(ready: Ready) -> str | None:
+    """`up`'s hook: seed new data; say so when the inputs changed since it was seeded."""
+    plan = seed_plan(ready.ws)
+    if not plan.steps or any(service not in ready.services for service in plan.services):
+        return None  # part of the stack (`up --profile redis`): seeds wait for the whole of it
+    containers = _containers(ready.states)
+    if any(service not in containers for service in (*plan.services, plan.record_in)):
+        return None
+    recorded = read_record(ready.engine, plan, containers, ready.ws)
+    if recorded == plan.hash:
+        remember(ready.ws, recorded)
+        return None
+    if recorded:
+        remember(ready.ws, recorded)
+        return changed_note()
+    began = time.monotonic()
+    run_steps(ready.ws, ready.engine, plan, containers)
+    write_record(ready.engine, plan, containers, ready.ws)
+    return f"data: migrated and seeded in {time.monotonic() - began:.1f}s ({_count(plan)})"
+
+
+def _count(plan: SeedPlan) -> str:
+    n = len(plan.steps)
+    return f"{n} step{'s' if n != 1 else ''}"
+
+
+def applies(ws: Workspace) -> bool:
+    data = ws.project.config.data
+    return bool(data.migrate or data.seeds)
+
+
+def stale_note(ws: Workspace) -> str | None:
+    """For a no-op `up`: the inputs changed since the data was seeded (from devenv's own
+    record; no engine call)."""
+    if not applies(ws):
+        return None
+    seeded = remembered(ws.project.root)
+    try:
+        current = seed_plan(ws).hash
+    except ConfigError:
+        return None
+    return changed_note() if seeded and seeded != current else None
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    steps: int
+    elapsed: float
+    hash: str
+
+
+def seed(ws: Workspace, engine: Engine) -> SeedResult:
+    """`devenv seed`: migrate and seed the running stack's data now, whatever it holds."""
+    plan = seed_plan(ws)
+    if not plan.steps:
+        raise ConfigError(
+            f"{ws.project.config_path}: no migrate or seeds under `data:`",
+            hint="see docs/reference/devenv-yaml.md#data for how to list them",
+        )
+    containers = _containers(engine.services(ws.name))
+    missing = [service for service in (*plan.services, plan.record_in) if service not in containers]
+    if missing:
+        raise NotRunningError(
+            f"{', '.join(dict.fromkeys(missing))} {'is' if len(set(missing)) == 1 else 'are'} not running",
+            hint="start the stack first: `devenv up`",
+        )
+    began = time.monotonic()
+    run_steps(ws, engine, plan, containers)
+    write_record(engine, plan, containers, ws)
+    return SeedResult(len(plan.steps), time.monotonic() - began, plan.hash)
+
+
+def register() -> None:
+    """Add the seed hook to `up` (once)."""
+    from devenv import hooks
+
+    if not any(hook.name == "seed" for hook in hooks._REGISTERED):
+        hooks.register(hooks.Hook("seed", after_ready, applies))
