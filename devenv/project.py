@@ -49,6 +49,8 @@ class ComposeProject:
     # service -> {dependency: compose condition}: what each service waits for
     conditions: dict[str, dict[str, str]] = field(default_factory=dict)
     start_interval: bool = False  # rendered for an engine that honours healthcheck start_interval
+    notes: tuple[str, ...] = ()  # warnings about the assembled project (see devenv.preflight)
+    origins: dict[str, str] = field(default_factory=dict)  # service -> profile, devenv.yaml or file
     # service -> its probes as written (${VAR} templates: resolved at run time, never rendered)
     probes: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
@@ -102,7 +104,7 @@ def load_compose_project(
     """Read the profiles and extra compose files a project names, then assemble it."""
     fragments = load_profiles(project.config.profiles, profiles_directory)
     extra = [load_compose_file(_absolute(project.root, name)) for name in project.config.compose_files]
-    return assemble(project, fragments, extra, start_interval=start_interval)
+    return assemble(project, fragments, extra, start_interval=start_interval, extra_names=project.config.compose_files)
 
 
 def assemble(
@@ -111,9 +113,11 @@ def assemble(
     extra: Sequence[dict[str, Any]] = (),
     *,
     start_interval: bool = False,
+    extra_names: Sequence[str] = (),
 ) -> ComposeProject:
     """The compose project for a config. ``start_interval``: the engine honours a
-    healthcheck's start_interval (API 1.44+), so devenv's own healthchecks get a short one."""
+    healthcheck's start_interval (API 1.44+), so devenv's own healthchecks get a short one.
+    ``extra_names``: where each of ``extra`` comes from, for messages."""
     name: str
     config = project.config
     doc: dict[str, Any] = {"name": project.name}
@@ -167,9 +171,27 @@ def assemble(
     }
     if API in probes:
         probes[API] = ({"protocol": "http", "port": config.api.container_port, "path": config.api.health_path},)
-    for overlay in extra:
+    origins = {name: f"profile {name}" for name in services}
+    edited: dict[str, list[str]] = {}  # service -> the compose files that change it
+    if API in services:
+        origins[API] = "devenv.yaml api"
+    for index, overlay in enumerate(extra):
+        source = extra_names[index] if index < len(extra_names) else f"compose_files[{index}]"
+        for name in overlay.get("services") or {}:
+            origins.setdefault(name, source)
+            edited.setdefault(name, []).append(source)
         doc = merge(doc, overlay)
     services = doc.get("services", {})
+    notes = []
+    for name, service in services.items():
+        if not origins.get(name, "").startswith(("profile ", "devenv.yaml")) and service.get("ports"):
+            service["ports"], pinned = _own_ports(service["ports"], config.bind_address)
+            notes += [
+                f"{origins[name]}: services.{name} publishes port {port} on {ip}, not only on this machine: "
+                "others on your network can reach it (leave the host IP out to use bind_address)"
+                for ip, port in pinned
+                if ip in ("0.0.0.0", "::")
+            ]
     for name, service in services.items():
         # the enabled profiles are already chosen by devenv.yaml: the rendered file starts
         # everything it holds, so plain `docker compose up` on it needs no --profile flags
@@ -183,18 +205,42 @@ def assemble(
 
     conditions = {name: _depends_on(service.get("depends_on")) for name, service in services.items()}
     depends = {name: tuple(found) for name, found in conditions.items()}
+    published = tuple(_published(services))
+    from devenv import preflight
+
+    findings = preflight.check(
+        services,
+        published,
+        conditions,
+        origins=origins,
+        edited=edited,
+        profiles=config.profiles,
+        profile_conditions={n: fragments[n].api_condition for n in config.profiles if n != API}
+        if API in services
+        else {},
+    )
+    errors = [finding for finding in findings if finding.error]
+    if errors:
+        raise ConfigError(errors[0].message, hint=errors[0].hint)
+    notes += [f"{finding.message} ({finding.hint})" for finding in findings]
+    links: dict[str, tuple[str, ...]] = {name: _links(project, fragments[name]) for name in config.profiles}
+    for name in services:
+        if name not in links:
+            links[name] = _own_links(name, published, probes.get(name, ()))
     return ComposeProject(
         name=project.name,
         root=project.root,
         compose=doc,
         services=tuple(_dependency_order(depends)),
         depends_on=depends,
-        ports=tuple(_published(services)),
-        links={name: _links(project, fragments[name]) for name in config.profiles},
+        ports=published,
+        links=links,
         health_path=config.api.health_path,
         api_port=config.api.container_port,
         conditions=conditions,
         start_interval=start_interval,
+        notes=tuple(notes),
+        origins=origins,
         probes={name: found for name, found in probes.items() if name in services},
     )
 
@@ -301,6 +347,45 @@ def _port(port: dict[str, Any], bind: str, host_port: int | None) -> dict[str, A
     return result
 
 
+def _own_ports(ports: list[Any], bind: str) -> tuple[list[Any], list[tuple[str, str]]]:
+    """A compose file's published ports, those without a host IP bound to ``bind_address``;
+    also the (host IP, port) pairs the file pins itself."""
+    result: list[Any] = []
+    pinned: list[tuple[str, str]] = []
+    for port in ports:
+        if isinstance(port, dict):
+            if port.get("published") in (None, "") and "host_ip" not in port:
+                result.append(port)  # not published on the host
+            elif port.get("host_ip"):
+                pinned.append((str(port["host_ip"]), str(port.get("published", ""))))
+                result.append(port)
+            else:
+                result.append({**port, "host_ip": bind})
+            continue
+        short = _short_port(str(port))
+        if short is None or not short[1]:
+            result.append(port)  # a range, or a container port alone: left as written
+        elif short[0]:
+            pinned.append((short[0], short[1]))
+            result.append(port)
+        else:
+            result.append({"target": int(short[2]), "published": short[1], "host_ip": bind, "protocol": short[3]})
+    return result, pinned
+
+
+def _own_links(service: str, published: Sequence[PublishedPort], probes: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """What `up` prints for a compose file's service: its published ports, as http:// where
+    devenv probes that port over HTTP."""
+    http = {int(probe["port"]) for probe in probes if probe.get("protocol") == "http"}
+    return tuple(
+        f"http://{{host}}:{{port:{p.container_port}}}/"
+        if p.container_port in http
+        else f"{{host}}:{{port:{p.container_port}}}"
+        for p in published
+        if p.service == service
+    )
+
+
 def _env(values: dict[str, Any]) -> dict[str, str]:
     return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
 
@@ -369,7 +454,18 @@ def _dependency_order(depends: dict[str, tuple[str, ...]]) -> list[str]:
     return order
 
 
-_PORT_SHORT = re.compile(r"^(?:(?P<ip>[\d.]+|\[[^\]]+\]):)?(?:(?P<host>\d*):)?(?P<target>\d+)(?:/(?P<proto>\w+))?$")
+def _short_port(text: str) -> tuple[str, str, str, str] | None:
+    """Compose's short port syntax, [IP:][HOST:]CONTAINER[/PROTOCOL], as (ip, host, container,
+    protocol); None for what devenv does not read (ranges)."""
+    spec, _, proto = text.partition("/")
+    parts = spec.rsplit(":", 2)
+    if not all(part.isdigit() for part in parts[-2:] if part) or not parts[-1]:
+        return None
+    if len(parts) == 3:
+        return parts[0].strip("[]"), parts[1], parts[2], proto or "tcp"
+    if len(parts) == 2:
+        return "", parts[0], parts[1], proto or "tcp"
+    return "", "", parts[0], proto or "tcp"
 
 
 def _published(services: dict[str, Any]) -> list[PublishedPort]:
@@ -379,10 +475,10 @@ def _published(services: dict[str, Any]) -> list[PublishedPort]:
             if isinstance(port, dict):
                 target, ip, host = port["target"], port.get("host_ip", "0.0.0.0"), port.get("published", "0")
             else:
-                match = _PORT_SHORT.match(str(port))
-                if not match:
+                short = _short_port(str(port))
+                if short is None:
                     continue
-                target, ip, host = match["target"], match["ip"] or "0.0.0.0", match["host"] or "0"
+                ip, host, target = short[0] or "0.0.0.0", short[1] or "0", short[2]
             if str(host).isdigit():
                 found.append(PublishedPort(name, int(target), ip.strip("[]"), int(host)))
     return found

@@ -32,7 +32,7 @@ class Workspace:
 
     @property
     def warnings(self) -> list[str]:
-        found = list(self.project.warnings)
+        found = [*self.project.warnings, *self.compose.notes]
         bind = self.project.config.bind_address
         if self.compose.ports and not (bind.startswith("127.") or bind in ("::1", "localhost")):
             found.append(
