@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     # the project's files
     NO_PROJECT = 10
     INVALID_CONFIG = 11
+    PROJECT_EXISTS = 12  # init: a devenv.yaml is there already (--force replaces it)
     # the engine
     NO_DOCKER = 20
     ENGINE_UNREACHABLE = 21
@@ -60,6 +61,10 @@ class NoProjectError(DevenvError):
 
 class ConfigError(DevenvError):
     code = ExitCode.INVALID_CONFIG
+
+
+class ProjectExistsError(DevenvError):
+    code = ExitCode.PROJECT_EXISTS
 
 
 class NoDockerError(DevenvError):

@@ -221,6 +221,7 @@ def test_exit_codes_are_stable():
         "USAGE": 2,
         "NO_PROJECT": 10,
         "INVALID_CONFIG": 11,
+        "PROJECT_EXISTS": 12,
         "NO_DOCKER": 20,
         "ENGINE_UNREACHABLE": 21,
         "COMPOSE_MISSING": 22,
