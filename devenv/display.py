@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
 from rich.markup import escape
+from rich.segment import Segment
 from rich.table import Table
 
 from devenv import console
@@ -147,6 +148,24 @@ def _readiness(row: ServiceSummary) -> str:
     return text
 
 
+class Trimmed:
+    """A renderable drawn without the spaces a table pads its last column with: lines end
+    where their text ends (a copied table has no trailing spaces)."""
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in console.render_lines(self.renderable, options, pad=False):
+            while line and not line[-1].control and not line[-1].text.rstrip():
+                line.pop()
+            if line and not line[-1].control:
+                last = line[-1]
+                line[-1] = Segment(last.text.rstrip(), last.style, last.control)
+            yield from line
+            yield Segment.line()
+
+
 def services_table(rows: list[ServiceSummary], *, uptime: bool = False) -> Table:
     table = Table(box=None, pad_edge=False, show_header=uptime, header_style="dim")
     timed = any(row.ready_after is not None for row in rows)
@@ -174,7 +193,7 @@ def up_result(name: str, result: UpResult) -> None:
         console.out.print(f"[ok]✔[/] {name} is up in {result.elapsed:.1f}s{built}")
     else:
         console.out.print(f"[ok]✔[/] {name} is already up; nothing changed")
-    console.out.print(services_table(result.services))
+    console.out.print(Trimmed(services_table(result.services)))
     for line in result.notes:
         console.out.print(f"  {escape(line)}")
 
@@ -221,7 +240,7 @@ def plan(name: str, the_plan: UpPlan) -> None:
 def status(name: str, rows: list[ServiceSummary]) -> None:
     if all(row.state == "not created" for row in rows):
         console.out.print(f"{name}: not running (start it with `devenv up`)")
-    console.out.print(services_table(rows, uptime=True))
+    console.out.print(Trimmed(services_table(rows, uptime=True)))
 
 
 def status_json(name: str, rows: list[ServiceSummary]) -> None:
