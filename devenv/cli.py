@@ -22,6 +22,7 @@ from devenv.commands import config as config_command
 from devenv.commands import context
 from devenv.commands import doctor as doctor_command
 from devenv.commands import down as down_command
+from devenv.commands import init as init_command
 from devenv.commands import logs as logs_command
 from devenv.commands import seed as seed_command
 from devenv.commands import shell as shell_command
@@ -39,6 +40,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+app.command("init")(init_command.command)
 app.command("up")(up_command.command)
 app.command("down")(down_command.command)
 app.command("status")(status_command.command)

@@ -63,6 +63,8 @@ class ServiceConfig(_Model):
     image: str | None = None
     ports: dict[int, int] = Field(default_factory=dict, description="container port -> host port (0 picks a free one)")
     environment: dict[str, Scalar] = Field(default_factory=dict)
+    # extra mounts, in Compose's short syntax: init scripts, config files, a data folder
+    volumes: list[str] = Field(default_factory=list)
 
     @field_validator("ports")
     @classmethod

@@ -15,6 +15,7 @@ from devenv import console
 from devenv.errors import DevenvError, InterruptedByUser
 
 if TYPE_CHECKING:
+    from devenv.initialise import InitPlan
     from devenv.plan import UpPlan
     from devenv.readiness import Tracker
     from devenv.stack import DownResult
@@ -274,3 +275,20 @@ def error(exc: DevenvError | InterruptedByUser) -> None:
         console.err.print(f"  {escape(line)}", style="dim")
     if exc.hint:
         console.err.print(f"[dim]hint:[/] {escape(exc.hint)}")
+
+
+def init_plan(plan: InitPlan, *, written: bool) -> None:
+    """What `devenv init` wrote (or, with --dry-run, would write), what it mapped and left."""
+    if not written:
+        for name, text in plan.files.items():
+            console.out.print(f"[dim]--- {escape(name)}[/]")
+            body = "".join(f"{line.split('=', 1)[0]}=***\n" for line in text.splitlines()) if name == ".env" else text
+            console.out.print(escape(body.rstrip("\n")))
+    verb = "wrote" if written else "would write"
+    console.out.print(f"[ok]✔[/] from {escape(plan.source)}: {verb} {', '.join(plan.files)}")
+    for line in plan.mapped:
+        console.out.print(f"  {escape(line)}")
+    for line in plan.left:
+        console.out.print(f"  [warn]![/] {escape(line)}")
+    if written:
+        console.out.print("next: devenv up")

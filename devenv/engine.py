@@ -441,6 +441,13 @@ class DockerEngine:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
 
+    def compose_up(self, files: ComposeFiles, *, timeout: int = 180) -> None:
+        """Plain `docker compose up --wait` of a rendered file (check's throwaway stack)."""
+        _run(files.command("up", "--detach", "--wait", "--wait-timeout", str(timeout), "--no-build"))
+
+    def compose_stop(self, files: ComposeFiles, services: list[str]) -> None:
+        _run(files.command("stop", "--timeout", "2", *services))
+
 
 class Watch:
     """`docker events` for one project's containers, read by a thread of its own. The

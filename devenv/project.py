@@ -141,6 +141,14 @@ def assemble(
             service["image"] = override.image
         if override.environment:
             service["environment"] = {**service.get("environment", {}), **_env(override.environment)}
+        if override.volumes:  # a mount onto the same container path replaces the profile's
+            service["volumes"] = merge({"volumes": service.get("volumes", [])}, {"volumes": list(override.volumes)})[
+                "volumes"
+            ]
+            for volume in override.volumes:  # a named volume it brings is declared
+                source = volume.split(":", 1)[0]
+                if ":" in volume and source and not source.startswith((".", "/", "~", "$")):
+                    doc.setdefault("volumes", {}).setdefault(source, None)
         known = {p["target"] for p in service.get("ports", [])}
         for container_port in override.ports:
             if container_port not in known:

@@ -233,6 +233,12 @@ class FakeEngine:
         self.calls.append(("attach", container, tuple(command), tty))
         return self.attach_code
 
+    def compose_up(self, files: ComposeFiles, *, timeout: int = 180) -> None:
+        self.calls.append(("compose_up", files.name))
+
+    def compose_stop(self, files: ComposeFiles, services: list[str]) -> None:
+        self.calls.append(("compose_stop", files.name, tuple(services)))
+
     # commands inside containers (data: seeds, reset): ``execs`` answers by the first word of
     # the command (or the whole command joined by spaces); the default is success, no output
     def exec(self, container: str, argv: list[str], *, input: str | None = None):

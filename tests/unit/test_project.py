@@ -263,3 +263,15 @@ def test_conditions_of_each_dependency():
         "mailhog": "service_started",
     }
     assert compose.conditions["worker"] == {"redis": "service_started"}
+
+
+def test_a_profile_takes_extra_volumes_from_devenv_yaml_relative_to_the_project():
+    compose = build(
+        EXAMPLE
+        + "services:\n  postgres:\n    volumes: ['./db:/docker-entrypoint-initdb.d:ro', 'pg:/var/lib/postgresql/data']\n"
+    )
+    assert compose.compose["services"]["postgres"]["volumes"] == [
+        "/project/db:/docker-entrypoint-initdb.d:ro",
+        "pg:/var/lib/postgresql/data",
+    ]
+    assert "pg" in compose.compose["volumes"]
