@@ -25,7 +25,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any, Protocol
@@ -88,7 +88,9 @@ class Record:
     message: str
     fields: dict[str, Any] | None = None  # the line parsed, when it was a JSON object
     key: str = ""  # time, comparable as text (nanoseconds always written out)
-    extra: dict[str, Any] = field(default_factory=dict)  # a marker's event and exit code
+    extra: dict[str, Any] | None = None  # a marker's event and exit code
+    text: str = ""  # rendered ahead, by read(render=...)
+    to_stderr: bool = False
 
 
 # -- pure parts --------------------------------------------------------------------------------
@@ -115,7 +117,7 @@ def parse_line(raw: str, service: str, container: str, stream: str) -> Record:
             parsed = None
         if isinstance(parsed, dict):
             fields = parsed
-    return Record(stamp, service, container, stream, message, fields, time_key(stamp))
+    return Record(stamp, service, container, stream, message, fields, stamp if len(stamp) == 30 else time_key(stamp))
 
 
 def marker(service: str, container: str, text: str, event: str, **extra: Any) -> Record:
@@ -438,6 +440,8 @@ class LogOptions:
     since: str | None = None  # docker time (see docker_time)
     until: str | None = None
     tail: int | None = None  # None: every line
+    # (service, container name) to read without listing the containers first (read only)
+    containers: tuple[tuple[str, str], ...] = ()
 
 
 def check_services(wanted: Iterable[str], known: Iterable[str]) -> None:
@@ -455,32 +459,53 @@ def _chosen(states: list[ServiceState], options: LogOptions) -> list[ServiceStat
 
 
 def read(engine: LogEngine, project: str, options: LogOptions) -> Generator[Record, None, None]:
-    """What the chosen services' containers printed so far, merged in time order.
-
-    One `docker logs` per container, all at once; each stream is read by a thread into a
-    queue of batches, and the streams are merged as they come (nothing waits for a whole
-    container's output). Every process is ended when the iterator is closed."""
-    states = sorted(_chosen(engine.services(project), options), key=lambda s: (s.service, s.name))
-    queues: list[queue.SimpleQueue[list[Record] | None]] = []
-    readers: list[LogFeed] = []
-    streams: list[Iterator[Record]] = []
+    """What the chosen services' containers printed so far, merged in time order."""
+    batches = read_batches(engine, project, options)
     try:
-        for current in states:
-            pair = {name: queue.SimpleQueue[list[Record] | None]() for name in ("stdout", "stderr")}
-            queues.extend(pair.values())
+        for batch in batches:
+            yield from batch
+    finally:
+        batches.close()
 
-            def sink(stream: str, lines: list[str] | None, pair: dict[str, Any] = pair, at: Any = current) -> None:
-                # parsed here, in the reader's thread, while docker still streams
-                pair[stream].put(None if lines is None else [parse_line(r, at.service, at.name, stream) for r in lines])
 
-            readers.append(
-                engine.logs(
-                    current.id or current.name, sink, since=options.since, until=options.until, tail=options.tail
-                )
-            )
-            for feed in pair.values():
-                streams.append(_records(feed))
-        yield from merge(streams)
+def read_batches(
+    engine: LogEngine,
+    project: str,
+    options: LogOptions,
+    render: Callable[[Record], tuple[str, bool]] | None = None,
+) -> Generator[list[Record], None, None]:
+    """What the chosen services' containers printed so far, in time order, in batches.
+
+    One `docker logs` per container, all at once; each stream is read by a thread that
+    parses (and, given ``render``, renders: ``record.text``) its lines while docker still
+    streams. The streams are merged in time order; once only one has lines left, its
+    batches pass whole. Every process is ended when the iterator is closed."""
+    if options.containers:
+        chosen = [(service, name, name) for service, name in options.containers]
+    else:
+        states = _chosen(engine.services(project), options)
+        chosen = [(s.service, s.name, s.id or s.name) for s in sorted(states, key=lambda s: (s.service, s.name))]
+    feeds: list[queue.SimpleQueue[list[Record] | None]] = []
+    readers: list[LogFeed] = []
+    try:
+        for service, name, address in chosen:
+            pair = {stream: queue.SimpleQueue[list[Record] | None]() for stream in ("stdout", "stderr")}
+            feeds.extend(pair.values())
+
+            def sink(
+                stream: str, lines: list[str] | None, pair: Any = pair, service: str = service, name: str = name
+            ) -> None:
+                if lines is None:
+                    pair[stream].put(None)
+                    return
+                batch = [parse_line(raw, service, name, stream) for raw in lines]
+                if render is not None:
+                    for record in batch:
+                        record.text, record.to_stderr = render(record)
+                pair[stream].put(batch)
+
+            readers.append(engine.logs(address, sink, since=options.since, until=options.until, tail=options.tail))
+        yield from _merge_feeds(feeds)
         for reader in readers:
             problem = reader.failure()
             if problem is not None and "no such container" not in (problem.details or problem.message).lower():
@@ -490,12 +515,30 @@ def read(engine: LogEngine, project: str, options: LogOptions) -> Generator[Reco
             reader.end()
 
 
-def _records(feed: queue.SimpleQueue[list[Record] | None]) -> Iterator[Record]:
-    while True:
-        batch = _get(feed)
-        if batch is None:
-            return
+def _merge_feeds(feeds: list[queue.SimpleQueue[list[Record] | None]]) -> Iterator[list[Record]]:
+    """Batches of several time-ordered feeds in one time order."""
+    firsts = [(feed, _get(feed)) for feed in feeds]
+    live = [(feed, first) for feed, first in firsts if first is not None]
+    if len(live) == 1:  # the usual case: one container, nothing on stderr
+        feed, batch = live[0]
+        while batch is not None:
+            yield batch
+            batch = _get(feed)
+        return
+    chunk: list[Record] = []
+    for record in merge(_records(feed, first) for feed, first in live):
+        chunk.append(record)
+        if len(chunk) >= 512:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _records(feed: queue.SimpleQueue[list[Record] | None], batch: list[Record] | None) -> Iterator[Record]:
+    while batch is not None:
         yield from batch
+        batch = _get(feed)
 
 
 def _get(feed: queue.SimpleQueue[Any]) -> Any:

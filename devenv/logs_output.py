@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TextIO
 
@@ -63,8 +63,8 @@ class LogsView:
             as_json=as_json,
         )
 
-    def options(self, services: tuple[str, ...]) -> logs.LogOptions:
-        return logs.LogOptions(services, self.since, self.until, self.tail)
+    def options(self, services: tuple[str, ...], containers: tuple[tuple[str, str], ...] = ()) -> logs.LogOptions:
+        return logs.LogOptions(services, self.since, self.until, self.tail, containers)
 
 
 def filtered(source: Iterator[logs.Record | None], view: LogsView) -> Iterator[logs.Record | None]:
@@ -95,10 +95,12 @@ def show(
     services: tuple[str, ...],
     view: LogsView,
     *,
+    containers: tuple[tuple[str, str], ...] = (),
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Read (or follow) and write; the exit code. Every docker process ends before it returns."""
+    """Read (or follow) and write; the exit code. Every docker process ends before it returns.
+    ``containers``: (service, container name) of named services, read without listing first."""
     out = out or sys.stdout
     err = err or sys.stderr
     terminal = hasattr(out, "isatty") and out.isatty()
@@ -110,10 +112,12 @@ def show(
         pretty=terminal,
         as_json=view.as_json,
     )
-    options = view.options(services)
+    options = view.options(services, containers)
+    plain = view.level is None and view.grep is None
+    if not view.follow and plain:
+        return _write_batches(logs.read_batches(engine, project, options, renderer), out, err)
     source = logs.Follower(engine, project, options).records() if view.follow else logs.read(engine, project, options)
     try:
-        plain = view.level is None and view.grep is None
         for record in source if plain else filtered(source, view):
             if record is None:
                 out.flush()
@@ -130,6 +134,27 @@ def show(
         return ExitCode.INTERRUPTED
     finally:
         source.close()  # ends every docker process it started
+    return ExitCode.OK
+
+
+def _write_batches(source: Generator[list[logs.Record], None, None], out: TextIO, err: TextIO) -> int:
+    """The fast way for what was printed so far, unfiltered: lines rendered by the readers'
+    threads, written a batch at a time."""
+    try:
+        for batch in source:
+            if any(record.to_stderr for record in batch):
+                for record in batch:
+                    (err if record.to_stderr else out).write(record.text)
+            else:
+                out.write("".join([record.text for record in batch]))
+        out.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+    except InterruptedByUser:
+        _flush_quietly(out)
+        return ExitCode.INTERRUPTED
+    finally:
+        source.close()
     return ExitCode.OK
 
 

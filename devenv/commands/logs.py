@@ -73,4 +73,6 @@ def command(
     known = list(ws.compose.compose["services"])
     logs.check_services(services or [], known)
     engine = context.make_engine()
-    return show(engine, ws.name, known, tuple(services or ()), view)
+    specs = ws.compose.compose["services"]
+    containers = tuple((s, str(specs[s].get("container_name") or f"{ws.name}-{s}-1")) for s in services or ())
+    return show(engine, ws.name, known, tuple(services or ()), view, containers=containers)

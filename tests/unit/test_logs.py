@@ -321,3 +321,19 @@ def test_follow_ends_with_the_engines_error_when_the_event_feed_ends():
     with pytest.raises(EngineUnreachableError):
         _until_idle(records)
     assert all(feed.ended for feed in engine.feeds)
+
+
+def test_show_without_filters_merges_rendered_batches_and_splits_stderr_without_a_prefix():
+    engine = FakeEngine([[state("api", id="c-api"), state("db", id="c-db")]])
+    engine.log_lines = {
+        "c-api": [("stdout", f"{T}000000001Z one"), ("stderr", f"{T}000000003Z three")],
+        "c-db": [("stdout", f"{T}000000002Z two")],
+    }
+    out, err = io.StringIO(), io.StringIO()
+    assert show(engine, "proj", ["api", "db"], (), LogsView(), out=out, err=err) == 0
+    assert out.getvalue() == "api | one\ndb  | two\napi ! three\n"
+    out, err = io.StringIO(), io.StringIO()
+    view = LogsView(prefix=False)
+    assert show(engine, "proj", ["api"], ("api",), view, containers=(("api", "c-api"),), out=out, err=err) == 0
+    assert (out.getvalue(), err.getvalue()) == ("one\n", "three\n")
+    assert engine.called("logs")[-1][1] == "c-api"
