@@ -24,7 +24,9 @@ def test_init_adopts_the_project(case, tmp_path):
     folder = tmp_path / case
     shutil.copytree(CORPUS / case / "input", folder)
     result = plan(folder, name=case.replace("_", "-"))
-    outputs = {**result.files, "said.txt": "\n".join([*result.mapped, *(f"! {line}" for line in result.left)]) + "\n"}
+    # stored under names git keeps (.env is ignored): ".env" as "dotenv"
+    outputs = {name.replace(".env", "dotenv"): text for name, text in result.files.items()}
+    outputs["said.txt"] = "\n".join([*result.mapped, *(f"! {line}" for line in result.left)]) + "\n"
     expected = CORPUS / case / "expected"
     if os.environ.get("UPDATE_GOLDEN"):
         shutil.rmtree(expected, ignore_errors=True)
