@@ -18,6 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from devenv import __version__
+from devenv.commands import check as check_command
 from devenv.commands import config as config_command
 from devenv.commands import context
 from devenv.commands import doctor as doctor_command
@@ -48,6 +49,7 @@ app.command("config")(config_command.command)
 app.command("seed")(seed_command.command)
 app.command("logs")(logs_command.command)
 app.command("doctor")(doctor_command.command)
+app.command("check")(check_command.command)
 app.command("shell")(shell_command.shell)
 app.command("exec")(shell_command.exec_)
 app.command("open")(shell_command.open_)
