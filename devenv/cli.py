@@ -25,6 +25,7 @@ from devenv.commands import doctor as doctor_command
 from devenv.commands import down as down_command
 from devenv.commands import init as init_command
 from devenv.commands import logs as logs_command
+from devenv.commands import reset as reset_command
 from devenv.commands import seed as seed_command
 from devenv.commands import shell as shell_command
 from devenv.commands import status as status_command
@@ -47,6 +48,7 @@ app.command("down")(down_command.command)
 app.command("status")(status_command.command)
 app.command("config")(config_command.command)
 app.command("seed")(seed_command.command)
+app.command("reset")(reset_command.command)
 app.command("logs")(logs_command.command)
 app.command("doctor")(doctor_command.command)
 app.command("check")(check_command.command)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devenv import state
+from devenv import pgswap, state
 from devenv.errors import ConfigError, NotRunningError, SeedFailedError
 
 if TYPE_CHECKING:
@@ -153,15 +153,19 @@ def database(ws: Workspace, container: str) -> Database:
 def psql(engine: Engine, db: Database, sql: str, *, dbname: str | None = None) -> str:
     """Run SQL as the project's user (over the container's socket), stop at the first error;
     return what it printed (unaligned, tuples only)."""
+    return psql_on(engine, db.container, db.user, dbname or db.name, sql)
+
+
+def psql_on(engine: Engine, container: str, user: str, dbname: str, sql: str) -> str:
     done = engine.exec(
-        db.container,
-        ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", db.user, "-d", dbname or db.name, "-f", "-"],
+        container,
+        ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", dbname, "-f", "-"],
         input=sql,
     )
     if done.code != 0:
         raise SeedFailedError(
             f"postgres: {_psql_message(done.stderr) or 'psql failed'}",
-            hint="check the Postgres logs: `docker logs " + db.container + "`",
+            hint=f"check the Postgres logs: `docker logs {container}`",
             details=done.stderr.strip(),
         )
     return done.stdout
@@ -224,9 +228,14 @@ def remembered(root: Path) -> str:
 # -- carrying out ---------------------------------------------------------------------------
 
 
-def run_steps(ws: Workspace, engine: Engine, plan: SeedPlan, containers: dict[str, str]) -> None:
-    """Each step in order; the first failure raises SeedFailedError naming it."""
+def run_steps(
+    ws: Workspace, engine: Engine, plan: SeedPlan, containers: dict[str, str], *, skip: tuple[str, ...] = ()
+) -> None:
+    """Each step in order (but the kinds in ``skip``); the first failure raises
+    SeedFailedError naming it."""
     for step in plan.steps:
+        if step.kind in skip:
+            continue
         if step.kind == "sql":
             _run_sql(ws, engine, step, containers)
         elif step.kind in ("migrate", "run"):
@@ -268,6 +277,12 @@ def sql_error(stderr: str) -> tuple[int | None, str]:
     return None, _psql_message(stderr) or "psql failed"
 
 
+def run_steps_redis(engine: Engine, plan: SeedPlan, containers: dict[str, str]) -> None:
+    for step in plan.steps:
+        if step.kind == "redis":
+            _run_redis(engine, step, containers)
+
+
 def _run_redis(engine: Engine, step: Step, containers: dict[str, str]) -> None:
     done = engine.exec(containers[REDIS], ["redis-cli", "--no-raw"], input=step.text + "\n")
     errors = [line for line in done.stdout.splitlines() if line.startswith("(error)")]
@@ -298,6 +313,8 @@ def after_ready(ready: Ready) -> str | None:
     containers = _containers(ready.states)
     if any(service not in containers for service in (*plan.services, plan.record_in)):
         return None
+    if POSTGRES in containers:
+        pgswap.run(ready.engine, target(ready.ws, containers), pgswap.repair_sql(names(ready.ws, plan)))
     recorded = read_record(ready.engine, plan, containers, ready.ws)
     if recorded == plan.hash:
         remember(ready.ws, recorded)
@@ -308,6 +325,7 @@ def after_ready(ready: Ready) -> str | None:
     began = time.monotonic()
     run_steps(ready.ws, ready.engine, plan, containers)
     write_record(ready.engine, plan, containers, ready.ws)
+    keep_template(ready.ws, ready.engine, plan, containers)
     return f"data: migrated and seeded in {time.monotonic() - began:.1f}s ({_count(plan)})"
 
 
@@ -357,9 +375,33 @@ def seed(ws: Workspace, engine: Engine) -> SeedResult:
             hint="start the stack first: `devenv up`",
         )
     began = time.monotonic()
+    if POSTGRES in containers:
+        pgswap.run(engine, target(ws, containers), pgswap.repair_sql(names(ws, plan)))
     run_steps(ws, engine, plan, containers)
     write_record(engine, plan, containers, ws)
+    keep_template(ws, engine, plan, containers)
     return SeedResult(len(plan.steps), time.monotonic() - began, plan.hash)
+
+
+def target(ws: Workspace, containers: dict[str, str]) -> pgswap.Target:
+    db = database(ws, containers[POSTGRES])
+    return pgswap.Target(db.container, db.user, db.name)
+
+
+def names(ws: Workspace, plan: SeedPlan) -> pgswap.Names:
+    return pgswap.names(database(ws, "").name, plan.hash)
+
+
+def keep_template(ws: Workspace, engine: Engine, plan: SeedPlan, containers: dict[str, str]) -> None:
+    """Keep the seeded database as the template `devenv reset` copies (Postgres only); the
+    database is closed to connections for the moment of the copy, and always opened again."""
+    if POSTGRES not in containers:
+        return
+    where, n = target(ws, containers), names(ws, plan)
+    try:
+        pgswap.run(engine, where, pgswap.make_template_sql(n, RECORD_PREFIX + plan.hash))
+    finally:
+        pgswap.run(engine, where, pgswap.reopen_sql(n))
 
 
 def register() -> None:

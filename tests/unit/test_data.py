@@ -64,9 +64,14 @@ def steps_run(engine):
             found.append(("api", call[2]))
         elif call[0] == "exec" and "redis-cli" in call[2] and "--no-raw" in call[2]:
             found.append(("redis", call[3]))
-        elif call[0] == "exec" and "psql" in call[2] and not _record(call[3] or ""):
+        elif call[0] == "exec" and "psql" in call[2] and not _record(call[3] or "") and not _own(call[2]):
             found.append(("postgres", call[3]))
     return found
+
+
+def _own(argv: tuple[str, ...]) -> bool:
+    """devenv's own scripts (repair, the template) run on the maintenance database."""
+    return argv[argv.index("-d") + 1] == "postgres"
 
 
 def _record(sql: str) -> bool:
@@ -136,8 +141,13 @@ def test_new_data_is_migrated_and_seeded_in_order_and_recorded(ws):
     ]
     sql_call = next(c for c in engine.calls if c[0] == "exec" and c[3] == "INSERT INTO t VALUES (1);\n")
     assert sql_call[1] == "proj-postgres-1" and "ON_ERROR_STOP=1" in sql_call[2]
-    comment = engine.calls[-1]
-    assert comment[3] == f"COMMENT ON DATABASE \"app\" IS 'devenv:seed={data.seed_plan(ws).hash}';"
+    seed_hash = data.seed_plan(ws).hash
+    scripts = [c[3] for c in engine.calls if c[0] == "exec" and "psql" in c[2]]
+    comment = scripts.index(f"COMMENT ON DATABASE \"app\" IS 'devenv:seed={seed_hash}';")
+    template = next(i for i, s in enumerate(scripts) if 'TEMPLATE "app";' in s)
+    assert comment < template  # recorded, then kept as the template
+    assert f'CREATE DATABASE "app__devenv_tpl_{seed_hash[:12]}" TEMPLATE "app";' in scripts[template]
+    assert scripts[template + 1] == 'ALTER DATABASE "app" ALLOW_CONNECTIONS true;\n'  # always opened again
     assert data.remembered(ws.project.root) == data.seed_plan(ws).hash
 
 
