@@ -295,8 +295,8 @@ def diagnose(
     results: dict[str, Result] = {}
     docker = which("docker")
     results["docker"] = rule_docker_cli(docker)
-    ws = _attempt(lambda: open_workspace(directory))
     engine = _attempt(make_engine) if docker else None
+    ws: Any = None  # loaded while the first docker calls run
 
     def engine_call(name: str) -> Callable[[], Any]:
         def call() -> Any:
@@ -317,8 +317,9 @@ def diagnose(
         compose = pool.submit(engine_call("compose_version"))
         buildx = pool.submit(engine_call("buildx_version"))
         endpoint = pool.submit(engine_call("endpoint"))
-        states_future = pool.submit(project_states)
         disk = pool.submit(lambda: _disk(engine, endpoint.result()) if engine else (None, "no docker"))
+        ws = _attempt(lambda: open_workspace(directory))
+        states_future = pool.submit(project_states)
         states: list[ServiceState] = states_future.result()
 
         no_docker = DevenvError("no docker CLI", "install Docker")
