@@ -18,6 +18,7 @@ Nothing here writes to a terminal; the command renders and writes.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 import queue
@@ -352,6 +353,18 @@ class Renderer:
         self._prefixes: dict[tuple[str, str], str] = {}
         self._palette = {name: _COLOURS[i % len(_COLOURS)] for i, name in enumerate(names)}
 
+    @property
+    def simple(self) -> bool:
+        """Whether a line's text alone decides its rendering (no JSON, times or structure)."""
+        return not (self.as_json or self.pretty or self.timestamps)
+
+    def batch(self, service: str, stream: str, raws: list[str]) -> tuple[str, bool]:
+        """Raw `docker logs --timestamps` lines of one stream rendered at once (``simple`` only)."""
+        if self.prefix:
+            prefix = self._prefix(service, stream)
+            return "".join([prefix + raw.partition(" ")[2].removesuffix("\r") + "\n" for raw in raws]), False
+        return "".join([raw.partition(" ")[2].removesuffix("\r") + "\n" for raw in raws]), stream != "stdout"
+
     def __call__(self, record: Record) -> tuple[str, bool]:
         if self.as_json:
             return self._json(record), False
@@ -472,40 +485,33 @@ def read_batches(
     engine: LogEngine,
     project: str,
     options: LogOptions,
-    render: Callable[[Record], tuple[str, bool]] | None = None,
+    render: Renderer | None = None,
 ) -> Generator[list[Record], None, None]:
     """What the chosen services' containers printed so far, in time order, in batches.
 
-    One `docker logs` per container, all at once; each stream is read by a thread that
-    parses (and, given ``render``, renders: ``record.text``) its lines while docker still
-    streams. The streams are merged in time order; once only one has lines left, its
-    batches pass whole. Every process is ended when the iterator is closed."""
+    One `docker logs` per container, all at once, each stream read by a thread into a queue
+    of raw batches while docker streams. The streams are merged in time order. When only one
+    stream has lines (one container that wrote nothing on stderr: the common case, and the
+    200,000-line one), its batches pass whole: with a ``render`` that needs nothing but the
+    text (``Renderer.simple``), a batch becomes one record whose ``text`` is the batch
+    rendered, without a record per line. Every process is ended when the iterator is closed."""
     if options.containers:
         chosen = [(service, name, name) for service, name in options.containers]
     else:
         states = _chosen(engine.services(project), options)
         chosen = [(s.service, s.name, s.id or s.name) for s in sorted(states, key=lambda s: (s.service, s.name))]
-    feeds: list[queue.SimpleQueue[list[Record] | None]] = []
+    feeds: list[_Feed] = []
     readers: list[LogFeed] = []
     try:
         for service, name, address in chosen:
-            pair = {stream: queue.SimpleQueue[list[Record] | None]() for stream in ("stdout", "stderr")}
+            pair = {stream: _Feed(service, name, stream) for stream in ("stdout", "stderr")}
             feeds.extend(pair.values())
 
-            def sink(
-                stream: str, lines: list[str] | None, pair: Any = pair, service: str = service, name: str = name
-            ) -> None:
-                if lines is None:
-                    pair[stream].put(None)
-                    return
-                batch = [parse_line(raw, service, name, stream) for raw in lines]
-                if render is not None:
-                    for record in batch:
-                        record.text, record.to_stderr = render(record)
-                pair[stream].put(batch)
+            def sink(stream: str, lines: list[str] | None, pair: dict[str, _Feed] = pair) -> None:
+                pair[stream].queue.put(lines)
 
             readers.append(engine.logs(address, sink, since=options.since, until=options.until, tail=options.tail))
-        yield from _merge_feeds(feeds)
+        yield from _merge_feeds(feeds, render)
         for reader in readers:
             problem = reader.failure()
             if problem is not None and "no such container" not in (problem.details or problem.message).lower():
@@ -515,30 +521,52 @@ def read_batches(
             reader.end()
 
 
-def _merge_feeds(feeds: list[queue.SimpleQueue[list[Record] | None]]) -> Iterator[list[Record]]:
+@dataclass
+class _Feed:
+    """One stream of one container: raw `docker logs --timestamps` lines in batches."""
+
+    service: str
+    container: str
+    stream: str
+    queue: queue.SimpleQueue[list[str] | None] = dataclasses.field(default_factory=queue.SimpleQueue)
+
+    def records(self, batch: list[str] | None) -> Iterator[Record]:
+        while batch is not None:
+            for raw in batch:
+                yield parse_line(raw, self.service, self.container, self.stream)
+            batch = _get(self.queue)
+
+    def parsed(self, batch: list[str], render: Renderer | None) -> list[Record]:
+        if render is not None and render.simple:
+            text, to_stderr = render.batch(self.service, self.stream, batch)
+            return [Record("", self.service, self.container, self.stream, "", text=text, to_stderr=to_stderr)]
+        records = [parse_line(raw, self.service, self.container, self.stream) for raw in batch]
+        if render is not None:
+            for record in records:
+                record.text, record.to_stderr = render(record)
+        return records
+
+
+def _merge_feeds(feeds: list[_Feed], render: Renderer | None) -> Iterator[list[Record]]:
     """Batches of several time-ordered feeds in one time order."""
-    firsts = [(feed, _get(feed)) for feed in feeds]
+    firsts = [(feed, _get(feed.queue)) for feed in feeds]
     live = [(feed, first) for feed, first in firsts if first is not None]
-    if len(live) == 1:  # the usual case: one container, nothing on stderr
+    if len(live) == 1:
         feed, batch = live[0]
         while batch is not None:
-            yield batch
-            batch = _get(feed)
+            yield feed.parsed(batch, render)
+            batch = _get(feed.queue)
         return
     chunk: list[Record] = []
-    for record in merge(_records(feed, first) for feed, first in live):
+    for record in merge(feed.records(first) for feed, first in live):
+        if render is not None:
+            record.text, record.to_stderr = render(record)
         chunk.append(record)
         if len(chunk) >= 512:
             yield chunk
             chunk = []
     if chunk:
         yield chunk
-
-
-def _records(feed: queue.SimpleQueue[list[Record] | None], batch: list[Record] | None) -> Iterator[Record]:
-    while batch is not None:
-        yield from batch
-        batch = _get(feed)
 
 
 def _get(feed: queue.SimpleQueue[Any]) -> Any:
