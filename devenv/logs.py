@@ -481,11 +481,20 @@ def read(engine: LogEngine, project: str, options: LogOptions) -> Generator[Reco
         batches.close()
 
 
+def tail_lines(engine: LogEngine, container: str, lines: int) -> list[str]:
+    """A container's last lines, stdout and stderr in time order, as text (``up``'s
+    diagnosis); raises the engine's error when they cannot be read."""
+    options = LogOptions(tail=lines, containers=((container, container),))
+    return [record.message for batch in read_batches(engine, "", options, strict=True) for record in batch]
+
+
 def read_batches(
     engine: LogEngine,
     project: str,
     options: LogOptions,
     render: Renderer | None = None,
+    *,
+    strict: bool = False,
 ) -> Generator[list[Record], None, None]:
     """What the chosen services' containers printed so far, in time order, in batches.
 
@@ -494,7 +503,8 @@ def read_batches(
     stream has lines (one container that wrote nothing on stderr: the common case, and the
     200,000-line one), its batches pass whole: with a ``render`` that needs nothing but the
     text (``Renderer.simple``), a batch becomes one record whose ``text`` is the batch
-    rendered, without a record per line. Every process is ended when the iterator is closed."""
+    rendered, without a record per line. A container that is gone is skipped, unless
+    ``strict``. Every process is ended when the iterator is closed."""
     if options.containers:
         chosen = [(service, name, name) for service, name in options.containers]
     else:
@@ -514,7 +524,8 @@ def read_batches(
         yield from _merge_feeds(feeds, render)
         for reader in readers:
             problem = reader.failure()
-            if problem is not None and "no such container" not in (problem.details or problem.message).lower():
+            gone = problem is not None and "no such container" in (problem.details or problem.message).lower()
+            if problem is not None and (strict or not gone):
                 raise problem
     finally:
         for reader in readers:

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from devenv import build, hooks, readiness, state
+from devenv import build, hooks, logs, readiness, state
 from devenv.engine_types import EngineInfo, Port, Running, ServiceState
 from devenv.errors import DevenvError, PortInUseError, ServiceFailedError, StartTimeoutError
 from devenv.hostports import port_is_free, process_holding
@@ -257,10 +257,10 @@ def _start_error(process: Running, service: str) -> DevenvError:
 
 def _newest_lines(engine: Engine, container: str) -> list[str]:
     try:
-        text = engine.logs_tail(container, LIVE_LOG_LINES)
+        found = logs.tail_lines(engine, container, LIVE_LOG_LINES)  # devenv logs' reader
     except DevenvError as exc:
         return [f"(could not read its logs: {exc.message})"]
-    return [line.rstrip() for line in text.splitlines() if line.strip()][-LIVE_LOG_LINES:]
+    return [line.rstrip() for line in found if line.strip()][-LIVE_LOG_LINES:]
 
 
 def _fingerprints(ws: Workspace) -> dict[str, str]:
@@ -291,9 +291,9 @@ def diagnose(ws: Workspace, engine: Engine, verdict: readiness.Verdict, states: 
             lines.append("last health probe:")
             lines += [f"  {line}" for line in current.last_probe.splitlines()[-5:]]
         try:
-            logs = engine.logs_tail(current.name, DIAGNOSIS_LOG_LINES).rstrip()
-            lines.append(f"last {DIAGNOSIS_LOG_LINES} log lines:" if logs else "no log output")
-            lines += [f"  {line}" for line in logs.splitlines()[-DIAGNOSIS_LOG_LINES:]]
+            found = [line.rstrip() for line in logs.tail_lines(engine, current.name, DIAGNOSIS_LOG_LINES)]
+            lines.append(f"last {DIAGNOSIS_LOG_LINES} log lines:" if any(found) else "no log output")
+            lines += [f"  {line}" for line in found[-DIAGNOSIS_LOG_LINES:]] if any(found) else []
         except DevenvError as exc:
             lines.append(f"could not read its logs: {exc.message}")
     else:

@@ -149,7 +149,12 @@ class FakeEngine:
     # (stream, raw line) pairs; a follow's sink stays open in ``log_sinks`` for the test to feed
     def logs(self, container: str, sink, *, follow=False, since=None, until=None, tail=None) -> FakeFeed:
         self.calls.append(("logs", container, follow, since, until, tail))
-        lines = getattr(self, "log_lines", {}).get(container, [])
+        if hasattr(self, "log_lines"):
+            lines = self.log_lines.get(container, [])
+        else:  # what `logs=` says, as the container's stdout
+            lines = [
+                ("stdout", f"2025-01-31T09:00:00.{i:09d}Z {text}") for i, text in enumerate(self._logs.splitlines())
+            ]
         for stream in ("stdout", "stderr"):
             batch = [raw for where, raw in lines if where == stream]
             if batch:

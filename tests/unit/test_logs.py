@@ -337,3 +337,21 @@ def test_show_without_filters_merges_rendered_batches_and_splits_stderr_without_
     assert show(engine, "proj", ["api"], ("api",), view, containers=(("api", "c-api"),), out=out, err=err) == 0
     assert (out.getvalue(), err.getvalue()) == ("one\n", "three\n")
     assert engine.called("logs")[-1][1] == "c-api"
+
+
+def test_tail_lines_for_ups_diagnosis_merges_streams_and_raises_what_docker_said():
+    from devenv.errors import EngineError
+    from tests.conftest import FakeFeed
+
+    engine = FakeEngine()
+    engine.log_lines = {"p-db-1": [("stderr", f"{T}000000002Z FATAL: bad"), ("stdout", f"{T}000000001Z starting")]}
+    assert logs.tail_lines(engine, "p-db-1", 15) == ["starting", "FATAL: bad"]
+    assert engine.called("logs") == [("logs", "p-db-1", False, None, None, 15)]
+
+    class Failing(FakeEngine):
+        def logs(self, container, sink, **options):
+            super().logs(container, sink, **options)
+            return FakeFeed(EngineError("docker failed: Error: No such container: p-db-1"))
+
+    with pytest.raises(EngineError, match="No such container"):
+        logs.tail_lines(Failing(), "p-db-1", 15)
