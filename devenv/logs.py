@@ -495,6 +495,7 @@ def read_batches(
     render: Renderer | None = None,
     *,
     strict: bool = False,
+    missing: Callable[[str], None] | None = None,
 ) -> Generator[list[Record], None, None]:
     """What the chosen services' containers printed so far, in time order, in batches.
 
@@ -503,8 +504,8 @@ def read_batches(
     stream has lines (one container that wrote nothing on stderr: the common case, and the
     200,000-line one), its batches pass whole: with a ``render`` that needs nothing but the
     text (``Renderer.simple``), a batch becomes one record whose ``text`` is the batch
-    rendered, without a record per line. A container that is gone is skipped, unless
-    ``strict``. Every process is ended when the iterator is closed."""
+    rendered, without a record per line. A container that is gone is skipped (and named to
+    ``missing``), unless ``strict``. Every process is ended when the iterator is closed."""
     if options.containers:
         chosen = [(service, name, name) for service, name in options.containers]
     else:
@@ -522,11 +523,13 @@ def read_batches(
 
             readers.append(engine.logs(address, sink, since=options.since, until=options.until, tail=options.tail))
         yield from _merge_feeds(feeds, render)
-        for reader in readers:
+        for reader, (service, _, _) in zip(readers, chosen, strict=True):
             problem = reader.failure()
             gone = problem is not None and "no such container" in (problem.details or problem.message).lower()
             if problem is not None and (strict or not gone):
                 raise problem
+            if gone and missing is not None:
+                missing(service)
     finally:
         for reader in readers:
             reader.end()

@@ -115,7 +115,11 @@ def show(
     options = view.options(services, containers)
     plain = view.level is None and view.grep is None
     if not view.follow and plain:
-        return _write_batches(logs.read_batches(engine, project, options, renderer), out, err)
+
+        def missing(service: str) -> None:
+            err.write(f"note: {service} has no container (`devenv up` starts it)\n")
+
+        return _write_batches(logs.read_batches(engine, project, options, renderer, missing=missing), out, err)
     source = logs.Follower(engine, project, options).records() if view.follow else logs.read(engine, project, options)
     try:
         for record in source if plain else filtered(source, view):

@@ -153,6 +153,10 @@ def test_filters_and_formats_on_real_output(project):
     assert levels.stdout.splitlines() == ['{"level":"warn","msg":"slow query","ms":812}']
     assert levels.stderr.strip() == "error: disk full"
 
+    subprocess.run(["docker", "rm", "-f", f"{name}-other-1"], capture_output=True, check=True)
+    gone = run_devenv("logs", "other", cwd=root, env=env)
+    assert (gone.returncode, gone.stdout) == (0, "") and "note: other has no container" in gone.stderr
+
 
 def test_200000_lines_arrive_once_each_in_order(project):
     root, env = project({"bulk": _service("seq 200000; echo done; sleep infinity")})
