@@ -21,6 +21,7 @@ from devenv import __version__
 from devenv.commands import check as check_command
 from devenv.commands import config as config_command
 from devenv.commands import context
+from devenv.commands import data as data_command
 from devenv.commands import doctor as doctor_command
 from devenv.commands import down as down_command
 from devenv.commands import init as init_command
@@ -49,6 +50,7 @@ app.command("status")(status_command.command)
 app.command("config")(config_command.command)
 app.command("seed")(seed_command.command)
 app.command("reset")(reset_command.command)
+app.command("data")(data_command.command)
 app.command("logs")(logs_command.command)
 app.command("doctor")(doctor_command.command)
 app.command("check")(check_command.command)

@@ -96,6 +96,7 @@ class DataConfig(_Model):
 
     migrate: str | list[str] | None = Field(default=None, description="a command run in a one-off api container")
     seeds: list[SeedStep] = Field(default_factory=list)
+    per_branch: bool = Field(default=True, description="in a git work tree, a Postgres database per branch")
 
 
 class Config(_Model):

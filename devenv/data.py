@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devenv import pgswap, state
+from devenv import branches, pgswap, state
 from devenv.errors import ConfigError, NotRunningError, SeedFailedError
 
 if TYPE_CHECKING:
@@ -198,31 +198,47 @@ def read_record(engine: Engine, plan: SeedPlan, containers: dict[str, str], ws: 
             "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
             f"WHERE datname = {_literal(db.name)};",
         ).strip()
-        return found.removeprefix(RECORD_PREFIX) if found.startswith(RECORD_PREFIX) else ""
+        first = found.split()[0] if found.split() else ""
+        return first.removeprefix(RECORD_PREFIX) if first.startswith(RECORD_PREFIX) else ""
     done = engine.exec(containers[REDIS], ["redis-cli", "--raw", "GET", REDIS_KEY])
     return done.stdout.strip() if done.code == 0 else ""
+
+
+def record_text(ws: Workspace, seed_hash: str) -> str:
+    """What the database's comment says: the seed hash, and the git branch it belongs to
+    (with a database per branch)."""
+    from devenv import branches
+
+    branch = branches.current(ws)
+    return RECORD_PREFIX + seed_hash + (f" branch={branch}" if branch else "")
 
 
 def write_record(engine: Engine, plan: SeedPlan, containers: dict[str, str], ws: Workspace) -> None:
     if plan.record_in == POSTGRES:
         db = database(ws, containers[POSTGRES])
-        psql(engine, db, f"COMMENT ON DATABASE {_ident(db.name)} IS {_literal(RECORD_PREFIX + plan.hash)};")
+        psql(engine, db, f"COMMENT ON DATABASE {_ident(db.name)} IS {_literal(record_text(ws, plan.hash))};")
     else:
         engine.exec(containers[REDIS], ["redis-cli", "SET", REDIS_KEY, plan.hash])
-    remember(ws, plan.hash)
+    remember(ws, seeded=plan.hash)
 
 
-def remember(ws: Workspace, seeded: str) -> None:
-    path = state.state_dir(ws.project.root) / DATA_FILE
-    state.write_atomic(path, json.dumps({"seeded": seeded}, indent=2) + "\n")
+def remember(ws: Workspace, *, seeded: str | None = None, branch: str | None = None) -> None:
+    """devenv's copy of what the data carries (for a no-op `up`, which asks no engine)."""
+    record = _records(ws.project.root)
+    record.update({key: value for key, value in (("seeded", seeded), ("branch", branch)) if value is not None})
+    state.write_atomic(state.state_dir(ws.project.root) / DATA_FILE, json.dumps(record, indent=2) + "\n")
 
 
-def remembered(root: Path) -> str:
+def _records(root: Path) -> dict[str, str]:
     try:
         data = json.loads((root / state.STATE_DIR / DATA_FILE).read_text(encoding="utf-8"))
-        return str(data.get("seeded", "")) if isinstance(data, dict) else ""
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
     except (OSError, ValueError):
-        return ""
+        return {}
+
+
+def remembered(root: Path, key: str = "seeded") -> str:
+    return _records(root).get(key, "")
 
 
 # -- carrying out ---------------------------------------------------------------------------
@@ -306,26 +322,41 @@ def changed_note() -> str:
 
 
 def after_ready(ready: Ready) -> str | None:
-    """`up`'s hook: seed new data; say so when the inputs changed since it was seeded."""
-    plan = seed_plan(ready.ws)
-    if not plan.steps or any(service not in ready.services for service in plan.services):
-        return None  # part of the stack (`up --profile redis`): seeds wait for the whole of it
+    """`up`'s hook: the branch's database in place; new data seeded; a note when the inputs
+    changed since it was seeded."""
+    ws, engine = ready.ws, ready.engine
+    plan = seed_plan(ws)
     containers = _containers(ready.states)
-    if any(service not in containers for service in (*plan.services, plan.record_in)):
+    notes = []
+    if POSTGRES in containers and POSTGRES in ready.services:
+        where = target(ws, containers)
+        pgswap.run(engine, where, pgswap.repair_sql(names(ws, plan)))
+        switched = branches.ensure(ws, engine, where, plan.hash)
+        remember(ws, branch=branches.current(ws) or "")
+        if switched:
+            notes.append(switched)
+    if plan.steps and all(service in ready.services and service in containers for service in plan.services):
+        # (part of the stack, `up --profile redis`: seeds wait for the whole of it)
+        note = _seed_if_new(ws, engine, plan, containers)
+        if note:
+            notes.append(note)
+    return "\n  ".join(notes) or None
+
+
+def _seed_if_new(ws: Workspace, engine: Engine, plan: SeedPlan, containers: dict[str, str]) -> str | None:
+    if plan.record_in not in containers:
         return None
-    if POSTGRES in containers:
-        pgswap.run(ready.engine, target(ready.ws, containers), pgswap.repair_sql(names(ready.ws, plan)))
-    recorded = read_record(ready.engine, plan, containers, ready.ws)
+    recorded = read_record(engine, plan, containers, ws)
     if recorded == plan.hash:
-        remember(ready.ws, recorded)
+        remember(ws, seeded=recorded)
         return None
     if recorded:
-        remember(ready.ws, recorded)
+        remember(ws, seeded=recorded)
         return changed_note()
     began = time.monotonic()
-    run_steps(ready.ws, ready.engine, plan, containers)
-    write_record(ready.engine, plan, containers, ready.ws)
-    keep_template(ready.ws, ready.engine, plan, containers)
+    run_steps(ws, engine, plan, containers)
+    write_record(engine, plan, containers, ws)
+    keep_template(ws, engine, plan, containers)
     return f"data: migrated and seeded in {time.monotonic() - began:.1f}s ({_count(plan)})"
 
 
@@ -336,13 +367,33 @@ def _count(plan: SeedPlan) -> str:
 
 def applies(ws: Workspace) -> bool:
     data = ws.project.config.data
-    return bool(data.migrate or data.seeds)
+    return bool(data.migrate or data.seeds) or branches.current(ws) is not None
+
+
+def noop_notes(ws: Workspace, engine: Engine) -> list[str]:
+    """For a no-op `up`: the branch's database put in place when the branch changed since
+    (one git call to know; the engine only when it did), and a note when the seed inputs
+    changed."""
+    notes = []
+    branch = branches.current(ws)
+    if branch is not None and branch != remembered(ws.project.root, "branch"):
+        containers = _containers(engine.services(ws.name))
+        if POSTGRES in containers:
+            plan = seed_plan(ws)
+            where = target(ws, containers)
+            pgswap.run(engine, where, pgswap.repair_sql(names(ws, plan)))
+            switched = branches.ensure(ws, engine, where, plan.hash)
+            remember(ws, branch=branch)
+            if switched:
+                notes.append(switched)
+    stale = stale_note(ws)
+    return [*notes, stale] if stale else notes
 
 
 def stale_note(ws: Workspace) -> str | None:
     """For a no-op `up`: the inputs changed since the data was seeded (from devenv's own
     record; no engine call)."""
-    if not applies(ws):
+    if not (ws.project.config.data.migrate or ws.project.config.data.seeds):
         return None
     seeded = remembered(ws.project.root)
     try:

@@ -116,21 +116,32 @@ def build_sql(n: Names, *, empty: bool) -> str:
     )
 
 
-def swap_sql(n: Names, record: str, *, attempts: int = 250) -> str:
+def swap_sql(n: Names, record: str) -> str:
     """End the connections to the project's database and rename the new one into its place,
-    in one transaction; tried again while an api reconnects in between (object_in_use). The
-    old one is kept as ``old`` for the caller to drop (or to swap back)."""
-    comment = f"COMMENT ON DATABASE {ident(n.db)} IS {literal(record)}" if record else "SELECT 1"
+    in one transaction. The old one is kept as ``old`` for the caller to drop (or to swap
+    back)."""
+    statements = [
+        f"ALTER DATABASE {ident(n.db)} RENAME TO {ident(n.old)}",
+        f"ALTER DATABASE {ident(n.new)} RENAME TO {ident(n.db)}",
+    ]
+    if record:
+        statements.append(f"COMMENT ON DATABASE {ident(n.db)} IS {literal(record)}")
+    return retrying_transaction(n.db, statements)
+
+
+def retrying_transaction(db: str, statements: list[str], *, attempts: int = 250) -> str:
+    """One DO block: end the connections to ``db``, then run the statements (renames need
+    the database unused) in one transaction; tried again while an api reconnects in between
+    (object_in_use). Killed at any moment, none of them happened."""
+    body = "\n".join(f"      EXECUTE {literal(statement)};" for statement in statements)
     return f"""
 DO $devenv$
 BEGIN
   FOR attempt IN 1..{attempts} LOOP
     PERFORM pg_terminate_backend(pid) FROM pg_stat_activity
-      WHERE datname = {literal(n.db)} AND pid <> pg_backend_pid();
+      WHERE datname = {literal(db)} AND pid <> pg_backend_pid();
     BEGIN
-      EXECUTE {literal(f"ALTER DATABASE {ident(n.db)} RENAME TO {ident(n.old)}")};
-      EXECUTE {literal(f"ALTER DATABASE {ident(n.new)} RENAME TO {ident(n.db)}")};
-      EXECUTE {literal(comment)};
+{body}
       RETURN;
     EXCEPTION WHEN object_in_use THEN
       PERFORM pg_sleep(0.02);

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from devenv import data, pgswap
+from devenv import branches, data, pgswap
 from devenv.errors import AbortedError, NotRunningError, SeedFailedError, UsageError
 
 if TYPE_CHECKING:
@@ -87,9 +87,20 @@ def _reset_postgres(
     ws: Workspace, engine: Engine, plan: data.SeedPlan, containers: dict[str, str], result: ResetResult
 ) -> None:
     where, n = data.target(ws, containers), data.names(ws, plan)
-    record = data.RECORD_PREFIX + plan.hash
+    record = data.record_text(ws, plan.hash)
+    if branches.detached(ws):  # the database in place keeps the branch it belongs to
+        belongs = branches.owner(engine, where)
+        record += f" branch={belongs}" if belongs else ""
+    tidy = pgswap.repair_sql(n)
+    if branches.current(ws) is not None:  # first this branch's database in place, then reset it
+        pgswap.run(engine, where, tidy)
+        tidy = ""
+        switched = branches.ensure(ws, engine, where, plan.hash)
+        if switched:
+            result.notes.append(switched)
+        data.remember(ws, branch=branches.current(ws) or "")
     # the usual case in one psql call: tidy, copy the template, swap, drop the old one
-    fast = pgswap.repair_sql(n) + pgswap.build_sql(n, empty=False) + pgswap.swap_sql(n, record) + pgswap.drop_old_sql(n)
+    fast = tidy + pgswap.build_sql(n, empty=False) + pgswap.swap_sql(n, record) + pgswap.drop_old_sql(n)
     try:
         pgswap.run(engine, where, fast)
         return

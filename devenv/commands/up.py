@@ -59,8 +59,8 @@ def command(
         return ExitCode.OK
     with context.exclusive(ws, "devenv up"):
         result = up(ws, engine, display.reporter(), info, options)
-    if not result.changed and (stale := data.stale_note(ws)):
-        result.notes.append(stale)
+    if not result.changed:  # the branch's database, a changed seed
+        result.notes.extend(data.noop_notes(ws, engine))
     (display.up_json if json_output else display.up_result)(ws.name, result)
     return ExitCode.OK
 
