@@ -8,6 +8,9 @@ by side in one run:
            seed by hand: `docker compose run --rm --no-deps api npm run migrate`,
            `psql -v ON_ERROR_STOP=1 < db/seed.sql` in the Postgres container, the Redis command
 
+and, the copy being a git repository, a branch switch (`git switch` + `devenv up`, the data
+moving to the other branch's database) against a no-op `devenv up`.
+
 Run from the repo root:
 
     python bench/data.py            # 3 runs of each
@@ -63,6 +66,13 @@ class Bench:
             "  mailhog: {ports: {1025: 0, 8025: 0}}\n"
         )
         (self.root / "devenv.yaml").write_text(config)
+        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "shop"], ["branch", "other"]):
+            subprocess.run(
+                ["git", "-c", "user.email=bench@example.test", "-c", "user.name=bench", *args],
+                cwd=self.root,
+                check=True,
+                capture_output=True,
+            )
         self.env = {**os.environ, "DEVENV_PROJECT_NAME": self.name, "NO_COLOR": "1"}
         self.compose = [
             "docker", "compose", "--project-name", self.name, "--project-directory", str(self.root),
@@ -97,6 +107,9 @@ class Bench:
             self.env,
         )
         return total
+
+    def switch_and_up(self, branch: str) -> float:
+        return run(["git", "switch", "-q", branch], self.root, self.env) + self.devenv("up")
 
     def size(self) -> str:
         out = subprocess.run(
@@ -136,6 +149,12 @@ def main() -> None:
                 bench.devenv("up")
             times["reset"].append(bench.reset())
             print(f"  run {i + 1}: reset    {times['reset'][-1]:6.2f}s", flush=True)
+        switch: list[float] = []
+        noop: list[float] = []
+        bench.switch_and_up("other")  # `other` seen once: from now on both branches have a database
+        for i in range(args.runs * 2):
+            noop.append(bench.devenv("up"))
+            switch.append(bench.switch_and_up("main" if i % 2 == 0 else "other"))
         med = {key: statistics.median(values) for key, values in times.items()}
         print()
         print(f"{'path':44s} {'median':>8s} {'min':>8s} {'max':>8s}")
@@ -149,6 +168,11 @@ def main() -> None:
         print()
         print(f"compose path / reset: {med['compose'] / med['reset']:.1f}x (target: at least {TARGET:.0f}x)")
         print(f"devenv down -v + up / reset: {med['devenv'] / med['reset']:.1f}x")
+        print()
+        extra = statistics.median(switch) - statistics.median(noop)
+        print(f"no-op devenv up:            median {statistics.median(noop):.2f}s (n={len(noop)})")
+        print(f"git switch + devenv up:     median {statistics.median(switch):.2f}s (n={len(switch)})")
+        print(f"a branch switch costs {extra:+.2f}s over a no-op up (target: at most +1.00s)")
     finally:
         bench.teardown()
 
