@@ -523,6 +523,18 @@ class PipedProcess(Process):
     def pipe(self, stream: str) -> Any:
         return self._popen.stdout if stream == "stdout" else self._popen.stderr
 
+    def stop(self) -> None:
+        """End the command but leave its pipes open, so their readers see the end before
+        ``end()`` closes them (a closed descriptor's number can be reused by another pipe)."""
+        if self._ended or self._popen.poll() is not None:
+            return
+        _signal_group(self._popen.pid, signal.SIGTERM)
+        try:
+            self._popen.wait(timeout=END_GRACE)
+        except subprocess.TimeoutExpired:
+            _signal_group(self._popen.pid, signal.SIGKILL)
+            self._popen.wait()
+
     def end(self) -> None:
         ended = self._ended
         super().end()
@@ -611,9 +623,10 @@ class LogReader:
         )
 
     def end(self) -> None:
-        self._process.end()
+        self._process.stop()
         for thread in self._threads:
-            thread.join(timeout=1)
+            thread.join(timeout=2)
+        self._process.end()
 
 
 class EventFeed:
