@@ -37,6 +37,12 @@ def command(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON (progress stays on stderr).")
     ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Once ready, follow every service's logs until Ctrl-C (the stack keeps running)."
+        ),
+    ] = False,
 ) -> int:
     """Build what changed, start the stack in dependency order and wait until it answers.
 
@@ -62,6 +68,10 @@ def command(
     if not result.changed:  # the branch's database, a changed seed
         result.notes.extend(data.noop_notes(ws, engine))
     (display.up_json if json_output else display.up_result)(ws.name, result)
+    if follow:
+        from devenv.logs_output import follow_after_up
+
+        return follow_after_up(engine, ws.name, list(ws.compose.compose["services"]), result, as_json=json_output)
     return ExitCode.OK
 
 
