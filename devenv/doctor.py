@@ -32,6 +32,7 @@ MIN_COMPOSE = (2, 24)
 DISK_WARN = 5 * 1024**3  # bytes free under the engine's data folder
 DISK_FAIL = 1 * 1024**3
 INOTIFY_FILE = Path("/proc/sys/fs/inotify/max_user_watches")
+POSTGRES_ATTEMPTS = 3  # logins tried before a Postgres that does not answer is a warning
 
 
 @dataclass(frozen=True)
@@ -354,8 +355,13 @@ def diagnose(
     if "postgres" in ws.compose.services:
         postgres = next((s for s in states if s.service == "postgres"), None)
         rules = ws.rules()
-        reports = (check_now or real_check_now)({"postgres": rules["postgres"]}, [postgres] if postgres else [])
-        results["postgres"] = rule_postgres(postgres, reports.get("postgres"))
+        report = None
+        for _ in range(POSTGRES_ATTEMPTS):  # a slow answer (a busy machine) is asked again
+            found = (check_now or real_check_now)({"postgres": rules["postgres"]}, [postgres] if postgres else [])
+            report = found.get("postgres")
+            if report is None or report.ok or report.fatal:
+                break
+        results["postgres"] = rule_postgres(postgres, report)
     results["config"] = rule_config(ws.warnings)
     return list(results.values())
 

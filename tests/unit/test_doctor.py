@@ -153,3 +153,12 @@ def test_doctor_reports_a_broken_devenv_yaml_and_still_checks_docker(capsys, mak
     assert code == ExitCode.CHECKS_FAILED
     assert "✔ engine 26.1.5" in out
     assert "✖ " + str(root / "devenv.yaml") + ":3: api.port" in out
+
+
+def test_a_postgres_login_that_times_out_is_asked_again(capsys, make_project, monkeypatch):
+    root = make_project(CONFIG, {".env.example": "POSTGRES_PASSWORD=x\n", ".env": "POSTGRES_PASSWORD=y\n"})
+    monkeypatch.setattr(context, "make_engine", lambda: FakeEngine([[state("postgres", ports={5432: 40001})]]))
+    answers = [Report("c", False, "no answer within 1 s"), Report("c", True)]
+    monkeypatch.setattr("devenv.readiness.check_now", lambda rules, states: {"postgres": answers.pop(0)})
+    assert cli.main(["-C", str(root), "doctor"]) == 0
+    assert "✔ postgres: the configured credentials log in" in capsys.readouterr().out
