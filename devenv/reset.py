@@ -107,6 +107,12 @@ def _reset_postgres(
     except SeedFailedError as exc:
         if f'template database "{n.template}" does not exist' not in exc.message:
             raise
+    if not plan.steps:  # nothing to rebuild it from: never empty the database instead
+        raise SeedFailedError(
+            "postgres has no seeded state to go back to (no template, and no migrate or seeds in devenv.yaml)",
+            hint="list them under `data:` in devenv.yaml (docs/reference/devenv-yaml.md#data), "
+            "or reset only the other services: `devenv reset redis mailhog`",
+        )
     # no template for these inputs: start from an empty database, migrate and seed it
     result.rebuilt = True
     result.notes.append(

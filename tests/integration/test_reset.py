@@ -153,3 +153,20 @@ def test_changed_seed_inputs_rebuild_the_template_and_say_so(shop):
     assert count(name, "products") == "2001"
     quiet = run_devenv("up", cwd=root, env=env)
     assert "seed inputs changed" not in quiet.stdout
+
+
+def test_without_a_seeded_state_reset_refuses_and_keeps_the_data(tmp_path):
+    name = new_name("reset-none")
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "devenv.yaml").write_text("profiles: [postgres]\nservices:\n  postgres: {ports: {5432: 0}}\n")
+    env = {"DEVENV_PROJECT_NAME": name}
+    try:
+        assert run_devenv("up", cwd=root, env=env).returncode == 0
+        sql(name, "create table kept (n int); insert into kept values (1)")
+        refused = run_devenv("reset", "--yes", cwd=root, env=env)
+        assert refused.returncode == 43, refused.stdout + refused.stderr
+        assert refused.stderr.startswith("error: postgres has no seeded state to go back to")
+        assert count(name, "kept") == "1"
+    finally:
+        teardown(name)

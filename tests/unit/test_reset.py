@@ -139,3 +139,15 @@ def test_a_failed_rebuild_swaps_the_previous_database_back(ws):
         reset(ws, engine, ["postgres"], confirm=lambda question: True)
     last = psql_scripts(engine)[-1]
     assert f'ALTER DATABASE "{n.old}" RENAME TO "app"' in last
+
+
+def test_without_seeds_or_a_template_reset_refuses_to_empty_the_database(make_project):
+    ws = open_workspace(make_project("name: proj\nprofiles: [postgres]\n"))
+    n = data.names(ws, data.seed_plan(ws))
+    missing = Executed(3, "", f'psql:<stdin>:9: ERROR:  template database "{n.template}" does not exist\n')
+    engine = ResetEngine(answers={'TEMPLATE "' + n.template: missing})
+    engine.snapshots = [[state("postgres")]]
+    with pytest.raises(SeedFailedError) as caught:
+        reset(ws, engine, None, confirm=lambda question: True)
+    assert caught.value.message.startswith("postgres has no seeded state to go back to")
+    assert not any('TEMPLATE "template0"' in s for s in psql_scripts(engine))
