@@ -90,7 +90,7 @@ class Lines:
         for line in process.stdout:
             self.items.append(line.rstrip("\n"))
 
-    def wait(self, predicate, timeout: float = 30) -> bool:
+    def wait(self, predicate, timeout: float = 90) -> bool:  # generous: a loaded CI machine
         return bool(wait_for(lambda: any(predicate(item) for item in list(self.items)), timeout, 0.05))
 
     def json(self) -> list[dict]:
