@@ -167,6 +167,10 @@ def _profile_override(
             result.left.append(f"{service}: port {container} is not one the {role} profile publishes")
     if ports:
         override["ports"] = ports
+    elif not _published(spec):
+        # the file kept it off the host: publish it on a port the engine picks, so that it
+        # has a URL without clashing with a database this machine runs already
+        override["ports"] = dict.fromkeys(_PROFILE_PORTS[role], 0)
     volumes = []
     for volume in spec.get("volumes") or []:
         text = volume if isinstance(volume, str) else _long_volume(volume)

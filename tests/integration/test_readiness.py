@@ -146,6 +146,9 @@ def test_a_crash_looping_service_fails_at_once(project):
                 image: redis:7-alpine
                 command: ["sh", "-c", "echo 'worker: cannot reach the queue'; exit 3"]
                 restart: always
+                # it would only ever be healthy once it ran a while: with neither probe nor
+                # healthcheck, a glimpse of it running on a loaded machine could pass for ready
+                healthcheck: {test: ["CMD-SHELL", "test -f /tmp/up"], interval: 1s}
                 depends_on: [redis]
         """
         },
@@ -203,7 +206,7 @@ def test_ctrl_c_at_random_moments_always_exits_130_and_leaves_no_docker_process(
             stderr=subprocess.PIPE,
             env={**os.environ, "NO_COLOR": "1", **env},
         )
-        time.sleep(moments.uniform(0.05, 2.5))
+        time.sleep(moments.uniform(0.3, 2.5))  # from once Python has started (a Ctrl-C before that is Python's)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
         assert process.returncode == 130, f"attempt {attempt}: {err}"
