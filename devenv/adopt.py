@@ -165,12 +165,9 @@ def _profile_override(
             ports[container] = host
         else:
             result.left.append(f"{service}: port {container} is not one the {role} profile publishes")
-    if ports:
-        override["ports"] = ports
-    elif not _published(spec):
-        # the file kept it off the host: publish it on a port the engine picks, so that it
-        # has a URL without clashing with a database this machine runs already
-        override["ports"] = dict.fromkeys(_PROFILE_PORTS[role], 0)
+    # a port the file kept off the host is published on one the engine picks: it gets a URL
+    # without clashing with a database this machine runs already, or with another project
+    override["ports"] = {port: ports.get(port, 0) for port in _PROFILE_PORTS[role]}
     volumes = []
     for volume in spec.get("volumes") or []:
         text = volume if isinstance(volume, str) else _long_volume(volume)
