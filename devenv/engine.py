@@ -450,40 +450,20 @@ class DockerEngine:
 
 
 class Watch:
-    """`docker events` for one project's containers, read by a thread of its own. The
-    process is devenv's: ``end()`` stops it (python-on-whales' event iterator would leave
-    its docker process running)."""
+    """Whether anything happened to a project's containers (a start, an exit, a restart, a
+    health change, an OOM kill) since the last look: `up` asks the engine for their states
+    only then. ``wake`` is set on each event."""
 
     EVENTS = ("start", "die", "restart", "health_status", "oom", "destroy")
 
     def __init__(self, project: str, wake: threading.Event) -> None:
         self._news = threading.Event()
-        self._wake = wake
-        filters = [arg for event in self.EVENTS for arg in ("--filter", f"event={event}")]
-        self._process = Process(
-            [
-                "docker",
-                "events",
-                "--filter",
-                "type=container",
-                "--filter",
-                f"label={PROJECT_LABEL}={project}",
-                *filters,
-                "--format",
-                "{{.Status}} {{.ID}}",
-            ],
-            stream=True,
-        )
-        self._thread = threading.Thread(target=self._read, name="devenv-events", daemon=True)
-        self._thread.start()
 
-    def _read(self) -> None:
-        try:
-            for _ in self._process.lines():
-                self._news.set()
-                self._wake.set()
-        except (OSError, ValueError):  # the pipe closed under us: end() was called
-            return
+        def heard(event: dict[str, Any] | None) -> None:
+            self._news.set()
+            wake.set()
+
+        self._feed = EventFeed(project, heard, since=None, events=self.EVENTS)
 
     def take(self) -> bool:
         """Whether anything happened since the last call."""
@@ -492,8 +472,7 @@ class Watch:
         return news
 
     def end(self) -> None:
-        self._process.end()
-        self._thread.join(timeout=1)
+        self._feed.end()
 
 
 class PipedProcess(Process):
@@ -630,22 +609,28 @@ class LogReader:
 
 
 class EventFeed:
-    """`docker events` (start, die, destroy) of one project's containers as dicts, read by a
-    thread of its own; ``None`` when the feed ends. ``end()`` stops its process."""
+    """`docker events` of one project's containers as dicts, read by a thread of its own;
+    ``None`` when the feed ends. ``end()`` stops its process (python-on-whales' event iterator
+    would leave it running). ``since``: replay from then (None: from now)."""
 
-    def __init__(self, project: str, sink: Callable[[dict[str, Any] | None], None], since: str) -> None:
+    def __init__(
+        self,
+        project: str,
+        sink: Callable[[dict[str, Any] | None], None],
+        since: str | None,
+        events: tuple[str, ...] = ("start", "die", "destroy"),
+    ) -> None:
         self._sink = sink
         self._process = Process(
             [
                 "docker",
                 "events",
-                "--since",
-                since,
+                *(["--since", since] if since else []),
                 "--filter",
                 "type=container",
                 "--filter",
                 f"label={PROJECT_LABEL}={project}",
-                *(arg for event in ("start", "die", "destroy") for arg in ("--filter", f"event={event}")),
+                *(arg for event in events for arg in ("--filter", f"event={event}")),
                 "--format",
                 "{{json .}}",
             ],
