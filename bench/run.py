@@ -189,6 +189,16 @@ def pick_ports() -> dict[str, int]:
             sock.close()
 
 
+def _without_block(lines: list[str], key: str) -> list[str]:
+    """The lines less a top-level block: the example's `data:` (migrate and seed) is left out,
+    so both sides start the same stack and only that (bench/data.py times the data steps)."""
+    start = next((i for i, line in enumerate(lines) if re.match(rf"^{key}\s*:", line)), None)
+    if start is None:
+        return lines
+    end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace()), len(lines))
+    return lines[:start] + lines[end:]
+
+
 def project_config(text: str, ports: dict[str, int], compose_files: list[str]) -> str:
     """The example's devenv.yaml with our host ports (and compose files): text edits, the
     benchmark is stdlib only."""
@@ -197,7 +207,7 @@ def project_config(text: str, ports: dict[str, int], compose_files: list[str]) -
             raise SystemExit(
                 f"bench: examples/shop/devenv.yaml already has `{key}:`; update project_config() in bench/run.py"
             )
-    lines = text.splitlines()
+    lines = _without_block(text.splitlines(), "data")
     api = next((i for i, line in enumerate(lines) if re.match(r"^api\s*:\s*(#.*)?$", line)), None)
     if api is None:
         lines.append(f"api: {{port: {ports['api']}}}")
