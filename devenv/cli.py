@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from devenv import __version__
+from devenv import __version__, interrupts
 from devenv.commands import check as check_command
 from devenv.commands import config as config_command
 from devenv.commands import context
@@ -120,24 +120,18 @@ def main(argv: list[str] | None = None) -> int:
         console.err.print(f"[dim]hint:[/] this is a bug in devenv; the traceback is in {path}")
         return ExitCode.UNEXPECTED
     finally:
+        engine = sys.modules.get("devenv.engine")  # loaded only by commands that used docker
+        if engine is not None:
+            engine.end_all()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
 
 
 def _catch_ctrl_c() -> Any:
-    """The first Ctrl-C raises InterruptedByUser wherever the main thread is; later ones are
-    ignored, so the cleanup the first one started (ending compose, a live display) finishes."""
-    raised = False
-
-    def interrupted(signum: int, frame: object) -> None:
-        nonlocal raised
-        if raised:
-            return
-        raised = True
-        raise InterruptedByUser()
-
+    """devenv's own Ctrl-C handler (see devenv.interrupts)."""
+    interrupts.reset()
     try:
-        return signal.signal(signal.SIGINT, interrupted)
+        return signal.signal(signal.SIGINT, interrupts.handler)
     except ValueError:  # not the main thread (an embedding program): leave Ctrl-C alone
         return None
 

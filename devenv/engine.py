@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from devenv import interrupts
 from devenv.engine_types import ComposeFiles, EngineInfo, Executed, Port, ServiceState
 from devenv.errors import (
     BuildFailedError,
@@ -67,6 +68,16 @@ def _echo(cmd: list[str]) -> None:
         print(f"+ {time.monotonic() - _T0:6.3f}s " + " ".join(cmd), file=sys.stderr)
 
 
+_LIVE: set[Process] = set()  # every docker process started and not ended yet
+
+
+def end_all() -> None:
+    """End every docker process devenv started and has not ended (on the way out, whatever
+    happened: an interrupt can leave a process its owner never got to end)."""
+    for process in list(_LIVE):
+        process.end()
+
+
 class Process:
     """A docker command devenv started: its own process group (the docker CLI runs the
     compose plugin as a child, which must end with it), stdin closed, stdout and stderr
@@ -79,20 +90,24 @@ class Process:
         self.command = cmd
         self._out = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
         self._err = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
-        try:
-            self._popen = subprocess.Popen(
-                cmd,
-                stdout=subprocess.PIPE if stream else self._out,
-                stderr=self._err,
-                stdin=subprocess.DEVNULL if stdin is None else stdin,
-                text=True,
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            self._out.close()
-            self._err.close()
-            raise _no_docker() from None
         self._ended = False
+        # a Ctrl-C waits until the process is started and on the list of live ones, so that
+        # whatever happens next, end_all() can still end it
+        with interrupts.deferred():
+            try:
+                self._popen = subprocess.Popen(
+                    cmd,
+                    stdout=subprocess.PIPE if stream else self._out,
+                    stderr=self._err,
+                    stdin=subprocess.DEVNULL if stdin is None else stdin,
+                    text=True,
+                    start_new_session=True,
+                )
+            except FileNotFoundError:
+                self._out.close()
+                self._err.close()
+                raise _no_docker() from None
+            _LIVE.add(self)
 
     @property
     def pid(self) -> int:
@@ -140,6 +155,7 @@ class Process:
             self._popen.stdout.close()
         self._out.close()
         self._err.close()
+        _LIVE.discard(self)
 
     def error(self) -> DevenvError:
         """The typed error for a command that exited non-zero (read before ``end()``)."""
@@ -484,20 +500,22 @@ class PipedProcess(Process):
         self.command = cmd
         self._out = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
         self._err = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
-        try:
-            # bytes, not text: read_pipe reads them with os.read as they come
-            self._popen = subprocess.Popen(  # type: ignore[assignment]
-                cmd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            self._out.close()
-            self._err.close()
-            raise _no_docker() from None
         self._ended = False
+        with interrupts.deferred():  # as in Process: owned before a Ctrl-C can land
+            try:
+                # bytes, not text: read_pipe reads them with os.read as they come
+                self._popen = subprocess.Popen(  # type: ignore[assignment]
+                    cmd,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            except FileNotFoundError:
+                self._out.close()
+                self._err.close()
+                raise _no_docker() from None
+            _LIVE.add(self)
 
     def pipe(self, stream: str) -> Any:
         return self._popen.stdout if stream == "stdout" else self._popen.stderr
