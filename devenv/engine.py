@@ -83,9 +83,10 @@ class Process:
     compose plugin as a child, which must end with it), stdin closed, stdout and stderr
     each in a temporary file. ``end()`` stops the whole group and is safe to call twice."""
 
-    def __init__(self, cmd: list[str], *, stream: bool = False, stdin: Any = None) -> None:
+    def __init__(self, cmd: list[str], *, stream: bool = False, stdin: Any = None, pipes: bool = False) -> None:
         """``stream``: stdout is a pipe to read line by line (``lines()``), not a file.
-        ``stdin``: an open file the command reads (default: none)."""
+        ``stdin``: an open file the command reads (default: none). ``pipes``: stdout and
+        stderr are both pipes of bytes (see PipedProcess)."""
         _echo(cmd)
         self.command = cmd
         self._out = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
@@ -97,10 +98,10 @@ class Process:
             try:
                 self._popen = subprocess.Popen(
                     cmd,
-                    stdout=subprocess.PIPE if stream else self._out,
-                    stderr=self._err,
+                    stdout=subprocess.PIPE if stream or pipes else self._out,
+                    stderr=subprocess.PIPE if pipes else self._err,
                     stdin=subprocess.DEVNULL if stdin is None else stdin,
-                    text=True,
+                    text=not pipes,  # pipes: bytes, read with os.read as they come
                     start_new_session=True,
                 )
             except FileNotFoundError:
@@ -495,27 +496,8 @@ class PipedProcess(Process):
     """A :class:`Process` whose stdout and stderr are both pipes (a container's log
     streams, read apart). Read them with :func:`read_pipe`; ``end()`` closes both."""
 
-    def __init__(self, cmd: list[str]) -> None:  # Process's, with stderr piped too
-        _echo(cmd)
-        self.command = cmd
-        self._out = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
-        self._err = tempfile.TemporaryFile("w+", prefix="devenv-docker-")  # noqa: SIM115 - closed by end()
-        self._ended = False
-        with interrupts.deferred():  # as in Process: owned before a Ctrl-C can land
-            try:
-                # bytes, not text: read_pipe reads them with os.read as they come
-                self._popen = subprocess.Popen(  # type: ignore[assignment]
-                    cmd,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            except FileNotFoundError:
-                self._out.close()
-                self._err.close()
-                raise _no_docker() from None
-            _LIVE.add(self)
+    def __init__(self, cmd: list[str]) -> None:
+        super().__init__(cmd, pipes=True)
 
     def pipe(self, stream: str) -> Any:
         return self._popen.stdout if stream == "stdout" else self._popen.stderr

@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -152,6 +153,30 @@ def status(cwd: Path, env: dict[str, str]) -> dict[str, dict]:
     result = run_devenv("status", "--json", cwd=cwd, env=env)
     assert result.returncode == 0, result.stderr
     return {s["service"]: s for s in json.loads(result.stdout)["services"]}
+
+
+@pytest.fixture
+def project(tmp_path: Path, request: pytest.FixtureRequest):
+    """make(config, files) -> (folder, env): a project folder with a devenv.yaml (and files),
+    its own project name (in env, as DEVENV_PROJECT_NAME); torn down after the test."""
+    made: list[str] = []
+    purpose = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "")[:8]
+
+    def make(config: str, files: dict[str, str] | None = None) -> tuple[Path, dict[str, str]]:
+        name = new_name(purpose)
+        made.append(name)
+        root = tmp_path / name
+        root.mkdir()
+        (root / "devenv.yaml").write_text(textwrap.dedent(config).lstrip())
+        for file, text in (files or {}).items():
+            path = root / file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text).lstrip())
+        return root, {"DEVENV_PROJECT_NAME": name}
+
+    yield make
+    for name in made:
+        teardown(name)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,31 +3,7 @@ URLs, and clashes refused before anything starts."""
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
-import pytest
-
-from tests.integration.conftest import containers, new_name, run_devenv, status, teardown
-
-
-@pytest.fixture
-def project(tmp_path: Path):
-    made: list[str] = []
-
-    def make(config: str, files: dict[str, str]) -> tuple[Path, dict[str, str]]:
-        name = new_name("own")
-        made.append(name)
-        root = tmp_path / name
-        root.mkdir()
-        (root / "devenv.yaml").write_text(textwrap.dedent(config).lstrip())
-        for file, text in files.items():
-            (root / file).write_text(textwrap.dedent(text).lstrip())
-        return root, {"DEVENV_PROJECT_NAME": name}
-
-    yield make
-    for name in made:
-        teardown(name)
+from tests.integration.conftest import containers, run_devenv, status
 
 
 def test_a_compose_files_service_is_bound_to_loopback_and_shows_its_url(project):

@@ -7,32 +7,10 @@ import socket
 import stat
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import containers, new_name, run_devenv, status, teardown
-
-
-@pytest.fixture
-def project(tmp_path: Path):
-    """A small project folder with its own project name, torn down after the test."""
-    made: list[str] = []
-
-    def make(config: str, files: dict[str, str] | None = None) -> tuple[Path, dict[str, str]]:
-        name = new_name("fail")
-        made.append(name)
-        root = tmp_path / name
-        root.mkdir()
-        (root / "devenv.yaml").write_text(textwrap.dedent(config).lstrip())
-        for file, text in (files or {}).items():
-            (root / file).write_text(textwrap.dedent(text).lstrip())
-        return root, {"DEVENV_PROJECT_NAME": name}
-
-    yield make
-    for name in made:
-        teardown(name)
+from tests.integration.conftest import containers, run_devenv, status
 
 
 def assert_one_error(result: subprocess.CompletedProcess[str], code: int, starts: str) -> list[str]:

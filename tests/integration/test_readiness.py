@@ -9,34 +9,12 @@ import random
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from datetime import datetime
-from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.integration.conftest import copy_example, new_name, run_devenv, status, teardown
-
-
-@pytest.fixture
-def project(tmp_path: Path):
-    made: list[str] = []
-
-    def make(config: str, files: dict[str, str] | None = None) -> tuple[Path, dict[str, str]]:
-        name = new_name("ready")
-        made.append(name)
-        root = tmp_path / name
-        root.mkdir()
-        (root / "devenv.yaml").write_text(textwrap.dedent(config).lstrip())
-        for file, text in (files or {}).items():
-            (root / file).write_text(textwrap.dedent(text).lstrip())
-        return root, {"DEVENV_PROJECT_NAME": name}
-
-    yield make
-    for name in made:
-        teardown(name)
 
 
 def inspect(container: str) -> dict:
