@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import uuid
 
 import pytest
@@ -39,15 +40,22 @@ def test_doctor_on_a_healthy_machine_passes(shop):
     result = run_devenv("doctor", cwd=root, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    # buildx is the one check a machine without the plugin warns about; nothing fails
+    # buildx is the one check a machine without the plugin warns about, and an engine older
+    # than 25 (API 1.44) is said not to honour start_interval; nothing fails
     assert not [line for line in lines if line.startswith("✖")], result.stdout
-    assert [line for line in lines if line.startswith("!")] in ([], [next(x for x in lines if "buildx" in x)])
+    warned = [line for line in lines if line.startswith("!")]
+    expected = [line for line in lines if "buildx" in line or "start_interval is not honoured" in line]
+    assert warned == [line for line in expected if line.startswith("!")], result.stdout
     found = checks(run_devenv("doctor", "--json", cwd=root, env=env))
+    api = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.APIVersion}}"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    modern = tuple(int(n) for n in api.split(".")[:2]) >= (1, 44)
     for name in ("docker", "engine", "compose", "endpoint", "disk", "ports", "env", "postgres", "config"):
-        assert found[name]["status"] == "ok", found[name]
+        assert found[name]["status"] == ("ok" if name != "engine" or modern else "warn"), found[name]
     assert "held by this project (1)" in found["ports"]["message"]
     assert found["postgres"]["message"] == "postgres: the configured credentials log in"
-    assert "honour start_interval" in found["engine"]["message"]
+    assert ("honour start_interval" if modern else "start_interval is not honoured") in found["engine"]["message"]
 
 
 def test_doctor_with_the_engine_unreachable(tmp_path):
