@@ -29,10 +29,13 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devenv.engine_types import ServiceState
 from devenv.errors import DevenvError, EngineError, ExitCode
+
+if TYPE_CHECKING:
+    from devenv.interfaces import Engine
 
 MARKER = "devenv"  # the stream of devenv's own lines (exits, restarts, recreations)
 SEPARATOR = "separator"  # between two groups of --grep context
@@ -431,22 +434,6 @@ class LogFeed(Protocol):
     def end(self) -> None: ...
 
 
-class LogEngine(Protocol):
-    def services(self, project: str) -> list[ServiceState]: ...
-    def info(self) -> Any: ...
-    def logs(
-        self,
-        container: str,
-        sink: Callable[[str, list[str] | None], None],
-        *,
-        follow: bool = False,
-        since: str | None = None,
-        until: str | None = None,
-        tail: int | None = None,
-    ) -> LogFeed: ...
-    def log_events(self, project: str, sink: Callable[[dict[str, Any] | None], None], since: str) -> LogFeed: ...
-
-
 @dataclass(frozen=True)
 class LogOptions:
     services: tuple[str, ...] = ()  # () means every service
@@ -471,7 +458,7 @@ def _chosen(states: list[ServiceState], options: LogOptions) -> list[ServiceStat
     return [s for s in states if not options.services or s.service in options.services]
 
 
-def read(engine: LogEngine, project: str, options: LogOptions) -> Generator[Record, None, None]:
+def read(engine: Engine, project: str, options: LogOptions) -> Generator[Record, None, None]:
     """What the chosen services' containers printed so far, merged in time order."""
     batches = read_batches(engine, project, options)
     try:
@@ -481,7 +468,7 @@ def read(engine: LogEngine, project: str, options: LogOptions) -> Generator[Reco
         batches.close()
 
 
-def tail_lines(engine: LogEngine, container: str, lines: int) -> list[str]:
+def tail_lines(engine: Engine, container: str, lines: int) -> list[str]:
     """A container's last lines, stdout and stderr in time order, as text (``up``'s
     diagnosis); raises the engine's error when they cannot be read."""
     options = LogOptions(tail=lines, containers=((container, container),))
@@ -489,7 +476,7 @@ def tail_lines(engine: LogEngine, container: str, lines: int) -> list[str]:
 
 
 def read_batches(
-    engine: LogEngine,
+    engine: Engine,
     project: str,
     options: LogOptions,
     render: Renderer | None = None,
@@ -617,7 +604,7 @@ class Follower:
     marker's exit code. A feed that fails because the engine went away ends the follow with
     that error."""
 
-    def __init__(self, engine: LogEngine, project: str, options: LogOptions, *, wall: Callable[[], float] = time.time):
+    def __init__(self, engine: Engine, project: str, options: LogOptions, *, wall: Callable[[], float] = time.time):
         self.engine = engine
         self.project = project
         self.options = options

@@ -14,6 +14,7 @@ from devenv import logs
 from devenv.errors import ExitCode, InterruptedByUser
 
 if TYPE_CHECKING:
+    from devenv.interfaces import Engine
     from devenv.up import UpResult
 
 
@@ -89,7 +90,7 @@ def colour_wanted(stream: TextIO) -> bool:
 
 
 def show(
-    engine: logs.LogEngine,
+    engine: Engine,
     project: str,
     known: list[str],
     services: tuple[str, ...],
@@ -179,7 +180,7 @@ def _flush_quietly(stream: TextIO) -> None:
         _drop_stdout()
 
 
-def follow_after_up(engine: logs.LogEngine, project: str, known: list[str], result: UpResult, *, as_json: bool) -> int:
+def follow_after_up(engine: Engine, project: str, known: list[str], result: UpResult, *, as_json: bool) -> int:
     """`devenv up --follow`: once the stack is ready, follow every service's logs (what this up
     started, from its start; an unchanged stack from its last 10 lines) until Ctrl-C, which
     ends the follow and leaves the stack running (exit 0)."""
