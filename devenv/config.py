@@ -42,6 +42,38 @@ class BuildConfig(_Model):
     args: dict[str, Scalar] = Field(default_factory=dict)
 
 
+class ReloadConfig(_Model):
+    """How source changes reach the api (docs/reference/devenv-yaml.md#apireload). A key left
+    out takes the detected preset's value; an empty list means none."""
+
+    # mount: bind mounts; sync: `devenv watch` copies changes in; auto: sync on a remote engine
+    mode: Literal["auto", "mount", "sync"] = "auto"
+    paths: list[str] | None = Field(default=None, description="host:container; default: the api's host-folder mounts")
+    dependencies: list[str] | None = Field(default=None, description="container folders filled from the image")
+    manifests: list[str] | None = Field(default=None, description="files whose change rebuilds the api (globs)")
+    on_change: Literal["reload", "restart"] | None = None
+    ignore: list[str] | None = None
+    preset: Literal["node", "python", "none"] | None = None
+    debounce_ms: int = Field(default=50, ge=0, le=10000)
+
+    @field_validator("paths")
+    @classmethod
+    def _host_container(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or []:
+            host, _, container = item.partition(":")
+            if not host or not container.startswith("/"):
+                raise ValueError(f"{item!r}: each path is host:container, e.g. ./src:/app/src")
+        return value
+
+    @field_validator("dependencies")
+    @classmethod
+    def _container_paths(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or []:
+            if not item.startswith("/"):
+                raise ValueError(f"{item!r}: a dependency folder is an absolute container path, e.g. /app/node_modules")
+        return value
+
+
 class ApiConfig(_Model):
     build: BuildConfig = Field(default_factory=BuildConfig)
     image: str | None = Field(default=None, description="use this image instead of building")
@@ -50,6 +82,7 @@ class ApiConfig(_Model):
     health_path: str = "/health"
     environment: dict[str, Scalar] = Field(default_factory=dict)
     volumes: list[str] = Field(default_factory=list)
+    reload: ReloadConfig = Field(default_factory=ReloadConfig)
 
     @field_validator("health_path")
     @classmethod

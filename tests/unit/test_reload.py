@@ -1,0 +1,249 @@
+"""The reload setup: presets detected from the build context, devenv.yaml's keys over them,
+dependency volumes named by the manifests' hash, and where the engine runs."""
+
+import hashlib
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from devenv import reload
+from devenv.config import Project, parse_config
+from devenv.errors import ConfigError
+
+
+def make(root: Path, config: str, files: dict[str, str] | None = None) -> Project:
+    for name, text in (files or {}).items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    parsed, _ = parse_config(textwrap.dedent(config))
+    return Project(root=root, config_path=root / "devenv.yaml", config=parsed, name="shop")
+
+
+NODE_DOCKERFILE = """
+FROM node:20-alpine AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+
+FROM node:20-alpine AS dev
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+CMD ["node", "scripts/reload.js", "src/server.js"]
+
+FROM dev AS production
+CMD ["node", "src/server.js"]
+"""
+NODE_FILES = {"Dockerfile": NODE_DOCKERFILE, "package.json": "{}", "package-lock.json": "{}", "src/server.js": ""}
+
+
+def test_node_preset_from_the_dockerfile_needs_no_keys(tmp_path):
+    p = make(tmp_path, "api: {build: {target: dev}, volumes: ['./src:/app/src:ro']}", NODE_FILES)
+    setup = reload.resolve(p, remote_engine=False)
+    assert setup.preset == "node"
+    assert setup.mode == "mount"
+    assert setup.paths == (reload.SourcePath(tmp_path / "src", "/app/src"),)
+    assert setup.manifests == (tmp_path / "package.json", tmp_path / "package-lock.json", tmp_path / "Dockerfile")
+    assert setup.dependencies == ()  # ./src does not hide /app/node_modules: the image's copy shows
+    assert setup.on_change == "reload"  # scripts/reload.js
+    assert "node_modules" in setup.ignore and ".git" in setup.ignore
+    assert any("FROM node:20-alpine" in reason for reason in setup.reasons)
+
+
+def test_a_mount_over_the_workdir_gets_the_dependency_folder_as_a_volume(tmp_path):
+    p = make(tmp_path, "api: {build: {target: dev}, volumes: ['.:/app']}", NODE_FILES)
+    setup = reload.resolve(p, remote_engine=False)
+    assert setup.dependencies == ("/app/node_modules",)
+    (key,) = [key for _, key in setup.volumes]
+    assert key.startswith("deps_") and len(key) == len("deps_") + 12
+    assert setup.volume_for("/app/node_modules") == key
+
+
+def test_an_anonymous_volume_is_a_dependency_folder(tmp_path):
+    p = make(tmp_path, "api: {volumes: ['./src:/app/src:ro', /app/node_modules]}", NODE_FILES)
+    setup = reload.resolve(p, remote_engine=False)
+    assert setup.dependencies == ("/app/node_modules",)
+    assert setup.paths == (reload.SourcePath(tmp_path / "src", "/app/src"),)
+
+
+def test_the_volume_name_follows_the_manifests_and_comes_back(tmp_path):
+    p = make(tmp_path, "api: {volumes: ['.:/app']}", NODE_FILES)
+    first = reload.resolve(p, remote_engine=False).volumes
+    (tmp_path / "src" / "server.js").write_text("// a source edit")
+    assert reload.resolve(p, remote_engine=False).volumes == first  # source is not a manifest
+    (tmp_path / "package-lock.json").write_text('{"lockfileVersion": 3}')
+    changed = reload.resolve(p, remote_engine=False).volumes
+    assert changed != first
+    (tmp_path / "package-lock.json").write_text("{}")  # back on the first branch
+    assert reload.resolve(p, remote_engine=False).volumes == first
+    (tmp_path / "Dockerfile").write_text(NODE_DOCKERFILE + "\n# edited\n")
+    assert reload.resolve(p, remote_engine=False).volumes != first
+
+
+def test_python_preset_from_its_manifests(tmp_path):
+    files = {
+        "Dockerfile": "FROM base-image\nWORKDIR /srv\nCMD uvicorn app:app --reload\n",
+        "requirements.txt": "fastapi\n",
+        "requirements-dev.txt": "pytest\n",
+        "app.py": "",
+    }
+    p = make(tmp_path, "api: {volumes: ['.:/srv']}", files)
+    setup = reload.resolve(p, remote_engine=False)
+    assert setup.preset == "python"
+    assert setup.manifests == (
+        tmp_path / "requirements-dev.txt",
+        tmp_path / "requirements.txt",
+        tmp_path / "Dockerfile",
+    )
+    assert setup.on_change == "reload"  # --reload
+    assert setup.dependencies == ()  # pip installs outside the project folder
+    assert "__pycache__" in setup.ignore
+
+
+def test_python_with_uv_keeps_its_environment_in_a_volume(tmp_path):
+    files = {
+        "Dockerfile": "FROM python:3.12-slim\nWORKDIR /app\nCMD python -m app\n",
+        "uv.lock": "",
+        "pyproject.toml": "",
+    }
+    p = make(tmp_path, "api: {volumes: ['.:/app']}", files)
+    setup = reload.resolve(p, remote_engine=False)
+    assert setup.preset == "python"
+    assert setup.dependencies == ("/app/.venv",)
+    assert setup.on_change == "restart"  # nothing in `python -m app` reloads
+    assert tmp_path / "uv.lock" in setup.manifests and tmp_path / "pyproject.toml" in setup.manifests
+
+
+def test_no_preset_without_manifests(tmp_path):
+    p = make(tmp_path, "api: {}", {"Dockerfile": "FROM busybox\nCMD httpd -f\n"})
+    setup = reload.resolve(p, remote_engine=False)
+    assert setup.preset is None
+    assert setup.manifests == (tmp_path / "Dockerfile",)
+    assert setup.on_change == "restart"
+    assert setup.paths == ()
+
+
+def test_npm_run_is_followed_into_package_json(tmp_path):
+    files = {
+        "Dockerfile": "FROM node:20\nWORKDIR /app\nCMD npm run dev\n",
+        "package.json": json.dumps({"scripts": {"dev": "nodemon src/index.js"}}),
+    }
+    setup = reload.resolve(make(tmp_path, "api: {}", files), remote_engine=False)
+    assert setup.on_change == "reload"
+
+
+def test_keys_in_devenv_yaml_win_over_the_preset(tmp_path):
+    config = """
+    api:
+      volumes: ['./src:/app/src']
+      reload:
+        mode: sync
+        paths: ['./lib:/app/lib', './src:/app/src']
+        dependencies: [/app/vendor]
+        manifests: ['deps/*.lock', Gemfile]
+        on_change: restart
+        ignore: ['*.log']
+        preset: none
+        debounce_ms: 20
+    """
+    files = {**NODE_FILES, "deps/a.lock": "", "deps/b.txt": ""}
+    setup = reload.resolve(make(tmp_path, config, files), remote_engine=False)
+    assert setup.mode == "sync"
+    assert setup.preset is None
+    assert [p.container for p in setup.paths] == ["/app/lib", "/app/src"]
+    assert setup.dependencies == ("/app/vendor",)
+    assert setup.manifests == (tmp_path / "deps" / "a.lock", tmp_path / "Gemfile", tmp_path / "Dockerfile")
+    assert setup.on_change == "restart"
+    assert setup.ignore == ("*.log",)
+    assert setup.debounce_ms == 20
+
+
+def test_auto_mode_syncs_on_a_remote_engine(tmp_path):
+    p = make(tmp_path, "api: {volumes: ['.:/app']}", NODE_FILES)
+    setup = reload.resolve(p, remote_engine=True)
+    assert setup.mode == "sync"
+    assert setup.dependencies == ()  # nothing hides the image's node_modules when nothing is mounted
+    assert reload.resolve(make(tmp_path, "api: {reload: {mode: mount}}"), remote_engine=True).mode == "mount"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("api: {reload: {mode: fast}}", "api.reload.mode"),
+        ("api: {reload: {paths: [src]}}", "host:container"),
+        ("api: {reload: {dependencies: [node_modules]}}", "absolute container path"),
+        ("api: {reload: {on_change: rebuild}}", "api.reload.on_change"),
+        ("api: {reload: {preset: ruby}}", "api.reload.preset"),
+    ],
+)
+def test_invalid_keys_name_the_key(text, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert message in caught.value.message
+
+
+def test_unknown_reload_keys_are_warned_about():
+    _, warnings = parse_config("api: {reload: {debounce: 5}}")
+    assert warnings == ["devenv.yaml:1: unknown key 'api.reload.debounce' is ignored; did you mean 'debounce_ms'?"]
+
+
+def test_read_stage_follows_the_target_and_its_parents(tmp_path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(NODE_DOCKERFILE)
+    dev = reload.read_stage(dockerfile, "dev")
+    assert (dev.base, dev.workdir, dev.command) == (
+        "node:20-alpine",
+        "/app",
+        ("node", "scripts/reload.js", "src/server.js"),
+    )
+    last = reload.read_stage(dockerfile, None)
+    assert (last.name, last.base, last.workdir, last.command) == (
+        "production",
+        "node:20-alpine",
+        "/app",
+        ("node", "src/server.js"),
+    )
+    assert not reload.read_stage(dockerfile, "nope").found
+    dockerfile.write_text('FROM x\nWORKDIR /a\nWORKDIR b\nENTRYPOINT ["tini", "--"]\nCMD \\\n  run \\\n  it\n')
+    stage = reload.read_stage(dockerfile, None)
+    assert (stage.workdir, stage.command) == ("/a/b", ("tini", "--", "run", "it"))
+
+
+@pytest.mark.parametrize(
+    "relative, hit",
+    [
+        ("node_modules/pg/index.js", True),
+        ("src/.server.js.swp", True),
+        ("src/server.js~", True),
+        ("src/4913", True),
+        ("src/server.js", False),
+        ("pkg/__pycache__/x.cpython-312.pyc", True),
+        (".git/HEAD", True),
+        ("docs/build/x.html", True),
+    ],
+)
+def test_ignored(relative, hit):
+    patterns = tuple(dict.fromkeys((*reload.COMMON_IGNORE, *reload.PRESETS["node"].ignore, "__pycache__")))
+    assert reload.ignored(relative, patterns) is hit
+
+
+def test_ignored_with_folder_patterns():
+    assert reload.ignored("public/assets/x.css", ["public/assets/**"])
+    assert reload.ignored("public/assets/x.css", ["public/*/x.css"])
+    assert not reload.ignored("public/x.css", ["public/assets"])
+
+
+def test_remote_engine_from_docker_host_and_contexts(tmp_path):
+    assert not reload.remote_engine({"DOCKER_HOST": "unix:///var/run/docker.sock"})
+    assert reload.remote_engine({"DOCKER_HOST": "ssh://me@build-box"})
+    assert reload.remote_engine({"DOCKER_HOST": "tcp://10.0.0.5:2376"})
+    assert not reload.remote_engine({"DOCKER_HOST": "tcp://127.0.0.1:2375"})
+    assert not reload.remote_engine({"HOME": str(tmp_path)})  # no config: the default context
+    meta = tmp_path / "contexts" / "meta" / hashlib.sha256(b"far").hexdigest()
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(json.dumps({"Name": "far", "Endpoints": {"docker": {"Host": "ssh://far"}}}))
+    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "far"}))
+    assert reload.remote_engine({"DOCKER_CONFIG": str(tmp_path)})
+    assert not reload.remote_engine({"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "default"})
