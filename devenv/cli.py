@@ -29,6 +29,7 @@ from devenv.commands import logs as logs_command
 from devenv.commands import reset as reset_command
 from devenv.commands import seed as seed_command
 from devenv.commands import shell as shell_command
+from devenv.commands import snapshot as snapshot_command
 from devenv.commands import status as status_command
 from devenv.commands import up as up_command
 from devenv.errors import AbortedError, DevenvError, ExitCode, InterruptedByUser
@@ -51,6 +52,7 @@ app.command("config")(config_command.command)
 app.command("seed")(seed_command.command)
 app.command("reset")(reset_command.command)
 app.command("data")(data_command.command)
+app.add_typer(snapshot_command.app, name="snapshot")
 app.command("logs")(logs_command.command)
 app.command("doctor")(doctor_command.command)
 app.command("check")(check_command.command)
