@@ -58,6 +58,9 @@ class SeedPlan:
     steps: tuple[Step, ...]
     hash: str  # of every step's kind, text and file content: the same inputs, the same hash
     record_in: str  # where the seeded hash is kept: postgres, redis ("" without steps)
+    # no steps, but Postgres init scripts (/docker-entrypoint-initdb.d): the state they leave
+    # on a new volume is the seeded state, and ``hash`` is the hash of the scripts
+    init: bool = False
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -123,7 +126,56 @@ def seed_plan(ws: Workspace) -> SeedPlan:
             f"{ws.project.where('data')}: data: needs the postgres or redis profile to keep its record in",
             hint="add postgres (or redis) to `profiles:` in devenv.yaml",
         )
+    if not steps and POSTGRES in services:
+        scripts = init_scripts(ws.compose.compose["services"][POSTGRES], ws.project.root)
+        if scripts is not None:
+            return SeedPlan((), init_hash(scripts), POSTGRES, init=True)
     return SeedPlan(tuple(steps), plan_hash(steps), record_in)
+
+
+INITDB = "/docker-entrypoint-initdb.d"
+
+
+def init_scripts(service: dict[str, object], root: Path) -> list[tuple[str, bytes]] | None:
+    """The files mounted into Postgres' ``/docker-entrypoint-initdb.d`` (name, content), in
+    the order the entrypoint runs them; None when nothing is mounted there. A mount whose
+    source is not a host path (a named volume) counts with no content."""
+    found: list[tuple[str, bytes]] = []
+    mounted = False
+    volumes = service.get("volumes")
+    for volume in volumes if isinstance(volumes, list) else []:
+        if isinstance(volume, dict):
+            source, target = str(volume.get("source", "")), str(volume.get("target", ""))
+        else:
+            parts = str(volume).split(":")
+            source, target = (parts[0], parts[1]) if len(parts) > 1 else ("", parts[0])
+        if target.rstrip("/") != INITDB and not target.startswith(INITDB + "/"):
+            continue
+        mounted = True
+        path = Path(source) if source.startswith(("/", ".", "~")) else None
+        if path is not None and not path.is_absolute():
+            path = root / path
+        if path is None or not path.exists():
+            found.append((target, b""))
+        elif path.is_dir():
+            found.extend((f"{target}/{f.name}", _bytes(f)) for f in sorted(path.iterdir()) if f.is_file())
+        else:
+            found.append((target, _bytes(path)))
+    return sorted(found) if mounted else None
+
+
+def _bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def init_hash(scripts: list[tuple[str, bytes]]) -> str:
+    digest = hashlib.sha256(b"initdb\0")
+    for name, content in scripts:
+        digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
+    return digest.hexdigest()[:16]
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -335,6 +387,10 @@ def after_ready(ready: Ready) -> str | None:
         remember(ws, branch=branches.current(ws) or "")
         if switched:
             notes.append(switched)
+    if plan.init and POSTGRES in containers and POSTGRES in ready.services:
+        note = _keep_init_state(ws, engine, plan, containers)
+        if note:
+            notes.append(note)
     if plan.steps and all(service in ready.services and service in containers for service in plan.services):
         # (part of the stack, `up --profile redis`: seeds wait for the whole of it)
         note = _seed_if_new(ws, engine, plan, containers)
@@ -360,6 +416,28 @@ def _seed_if_new(ws: Workspace, engine: Engine, plan: SeedPlan, containers: dict
     return f"data: migrated and seeded in {time.monotonic() - began:.1f}s ({_count(plan)})"
 
 
+def _keep_init_state(ws: Workspace, engine: Engine, plan: SeedPlan, containers: dict[str, str]) -> str | None:
+    """A project seeded by Postgres init scripts: the state devenv first sees (right after
+    the first start of a new volume) is kept as its template."""
+    recorded = read_record(engine, plan, containers, ws)
+    if recorded == plan.hash:
+        remember(ws, seeded=recorded)
+        return None
+    if recorded:
+        remember(ws, seeded=recorded)
+        return init_changed_note()
+    write_record(engine, plan, containers, ws)
+    keep_template(ws, engine, plan, containers)
+    return "data: kept the state Postgres' init scripts left as the seeded state (`devenv reset` goes back to it)"
+
+
+def init_changed_note() -> str:
+    return (
+        "data: the Postgres init scripts changed since this database was created; Postgres runs them only "
+        "on a new volume (`devenv down --volumes`, then `devenv up`)"
+    )
+
+
 def _count(plan: SeedPlan) -> str:
     n = len(plan.steps)
     return f"{n} step{'s' if n != 1 else ''}"
@@ -367,7 +445,10 @@ def _count(plan: SeedPlan) -> str:
 
 def applies(ws: Workspace) -> bool:
     data = ws.project.config.data
-    return bool(data.migrate or data.seeds) or branches.current(ws) is not None
+    if data.migrate or data.seeds or branches.current(ws) is not None:
+        return True
+    service = ws.compose.compose["services"].get(POSTGRES)
+    return service is not None and init_scripts(service, ws.project.root) is not None
 
 
 def noop_notes(ws: Workspace, engine: Engine) -> list[str]:
@@ -393,14 +474,16 @@ def noop_notes(ws: Workspace, engine: Engine) -> list[str]:
 def stale_note(ws: Workspace) -> str | None:
     """For a no-op `up`: the inputs changed since the data was seeded (from devenv's own
     record; no engine call)."""
-    if not (ws.project.config.data.migrate or ws.project.config.data.seeds):
-        return None
-    seeded = remembered(ws.project.root)
     try:
-        current = seed_plan(ws).hash
+        plan = seed_plan(ws)
     except ConfigError:
         return None
-    return changed_note() if seeded and seeded != current else None
+    if not (plan.steps or plan.init):
+        return None
+    seeded = remembered(ws.project.root)
+    if not seeded or seeded == plan.hash:
+        return None
+    return init_changed_note() if plan.init else changed_note()
 
 
 @dataclass(frozen=True)

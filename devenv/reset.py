@@ -107,6 +107,13 @@ def _reset_postgres(
     except SeedFailedError as exc:
         if f'template database "{n.template}" does not exist' not in exc.message:
             raise
+    if plan.init:  # the template is made from a new volume only: never empty the database instead
+        raise SeedFailedError(
+            "postgres has no kept state of its init scripts to go back to (they changed since this database "
+            "was created)",
+            hint="Postgres runs /docker-entrypoint-initdb.d only on a new volume: `devenv down --volumes`, "
+            "then `devenv up`, starts over from them",
+        )
     if not plan.steps:  # nothing to rebuild it from: never empty the database instead
         raise SeedFailedError(
             "postgres has no seeded state to go back to (no template, and no migrate or seeds in devenv.yaml)",

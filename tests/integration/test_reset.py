@@ -170,3 +170,37 @@ def test_without_a_seeded_state_reset_refuses_and_keeps_the_data(tmp_path):
         assert count(name, "kept") == "1"
     finally:
         teardown(name)
+
+
+def test_a_project_seeded_by_init_scripts_resets_to_the_state_they_left(project):
+    root, env = project(
+        """
+        profiles: [postgres]
+        services:
+          postgres:
+            ports: {5432: 0}
+            volumes: ["./db/init:/docker-entrypoint-initdb.d:ro"]
+        """,
+        {
+            "db/init/01-schema.sql": "CREATE TABLE plans (id int PRIMARY KEY, title text);\n",
+            "db/init/02-rows.sql": "INSERT INTO plans SELECT n, 'plan ' || n FROM generate_series(1, 300) n;\n",
+        },
+    )
+    name = env["DEVENV_PROJECT_NAME"]
+    up = run_devenv("up", cwd=root, env=env)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "data: kept the state Postgres' init scripts left as the seeded state" in up.stdout
+    sql(name, "delete from plans where id <= 100; insert into plans values (1000, 'mine')")
+    reset = run_devenv("reset", "--yes", cwd=root, env=env)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert sql(name, "select count(*), max(id) from plans").stdout.strip() == "300|300"
+    again = run_devenv("up", cwd=root, env=env)
+    assert "init scripts" not in again.stdout + again.stderr  # the same scripts: nothing to say
+    # changed scripts run only on a new volume: up says so, reset refuses and keeps the data
+    (root / "db" / "init" / "03-more.sql").write_text("INSERT INTO plans VALUES (301, 'new');\n")
+    changed = run_devenv("up", cwd=root, env=env)
+    assert "the Postgres init scripts changed since this database was created" in changed.stdout + changed.stderr
+    refused = run_devenv("reset", "--yes", cwd=root, env=env)
+    assert refused.returncode == 43, refused.stdout + refused.stderr
+    assert "devenv down --volumes" in refused.stderr
+    assert count(name, "plans") == "300"

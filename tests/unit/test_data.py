@@ -240,3 +240,31 @@ def test_devenv_seed_needs_the_stack_running(ws, monkeypatch, capsys):
         "error: postgres, redis are not running",
         "hint: start the stack first: `devenv up`",
     ]
+
+
+def test_init_scripts_mounted_for_postgres_are_its_seed(make_project):
+    root = make_project(
+        "name: proj\nprofiles: [postgres]\nservices:\n  postgres:\n"
+        '    volumes: ["./db/init:/docker-entrypoint-initdb.d:ro"]\n',
+        {"db/init/01.sql": "CREATE TABLE t (n int);\n", "db/init/02.sh": "echo hi\n"},
+    )
+    ws = open_workspace(root)
+    plan = data.seed_plan(ws)
+    assert plan.init and plan.steps == () and plan.record_in == "postgres"
+    assert data.applies(ws)
+    (root / "db" / "init" / "01.sql").write_text("CREATE TABLE t (n bigint);\n")
+    assert data.seed_plan(open_workspace(root)).hash != plan.hash  # the scripts' content is the key
+    # a single file, the long syntax, a named volume, and no mount at all
+    service = {
+        "volumes": [
+            {"type": "bind", "source": str(root / "db/init/02.sh"), "target": "/docker-entrypoint-initdb.d/x.sh"}
+        ]
+    }
+    assert data.init_scripts(service, root) == [("/docker-entrypoint-initdb.d/x.sh", b"echo hi\n")]
+    assert data.init_scripts({"volumes": ["seed:/docker-entrypoint-initdb.d"]}, root) == [
+        ("/docker-entrypoint-initdb.d", b"")
+    ]
+    assert data.init_scripts({"volumes": ["pg:/var/lib/postgresql/data"]}, root) is None
+    plain = open_workspace(make_project("name: plain\nprofiles: [postgres]\n", folder="plain"))
+    assert not data.seed_plan(plain).init and data.seed_plan(plain).steps == ()
+    assert data.init_hash([]) != data.plan_hash([])
