@@ -53,20 +53,29 @@ def _matches(relative: str, pattern: str) -> bool:
 ALWAYS_SKIPPED = (".git", ".devenv")  # version control, and devenv's own working files
 
 
-def context_fingerprint(context: Path, dockerfile: Path, skip: Sequence[Path] = ()) -> str:
-    """A digest of the build inputs; changes when a file is added, removed or modified."""
+def context_fingerprint(
+    context: Path, dockerfile: Path, skip: Sequence[Path] = (), manifests: Sequence[Path] = ()
+) -> str:
+    """A digest of the build inputs; changes when a file is added, removed or modified.
+    ``manifests`` count wherever they are, even inside a folder that ``skip`` leaves out (a
+    project folder mounted whole still rebuilds when its package.json changes)."""
     digest = hashlib.sha256()
     patterns = [*ALWAYS_SKIPPED, *dockerignore_patterns(context)]
     skipped = {p.resolve() for p in skip}
     _add(digest, "\0dockerfile", dockerfile)
+    for manifest in sorted(manifests):
+        _add(digest, f"\0manifest\0{manifest}", manifest)
     for folder, dirs, files in os.walk(context):
         here = Path(folder)
+        if here.resolve() in skipped:  # the whole context is mounted
+            dirs[:] = []
+            continue
         prefix = here.relative_to(context).as_posix()
         prefix = "" if prefix == "." else prefix + "/"
         dirs[:] = sorted(d for d in dirs if (here / d).resolve() not in skipped and not ignored(prefix + d, patterns))
         for name in sorted(files):
             relative = prefix + name
-            if not ignored(relative, patterns):
+            if not ignored(relative, patterns) and (here / name).resolve() not in skipped:
                 _add(digest, relative, here / name)
     return digest.hexdigest()[:16]
 

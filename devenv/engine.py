@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from devenv import interrupts
-from devenv.engine_types import ComposeFiles, EngineInfo, Executed, Port, ServiceState
+from devenv.engine_types import ComposeFiles, EngineInfo, Executed, Port, ServiceState, Volume
 from devenv.errors import (
     BuildFailedError,
     ComposeMissingError,
@@ -379,6 +379,22 @@ class DockerEngine:
         found = _whales(lambda docker: docker.volume.list(filters={"label": f"{PROJECT_LABEL}={project}"}))
         return sorted(volume.name for volume in found)
 
+    def labelled_volumes(self, project: str, label: str) -> list[Volume]:
+        """The project's volumes that carry ``label``, with their creation time and labels."""
+        filters = ["--filter", f"label={PROJECT_LABEL}={project}", "--filter", f"label={label}"]
+        names = _run_text(["docker", "volume", "ls", "--quiet", *filters]).split()
+        if not names:
+            return []
+        found = json.loads(_run_text(["docker", "volume", "inspect", *names]) or "[]")
+        return [Volume(item["Name"], str(item.get("CreatedAt", "")), dict(item.get("Labels") or {})) for item in found]
+
+    def remove_volumes(self, names: list[str]) -> list[str]:
+        """Remove these volumes; those still in use, or gone already, are left out of the answer."""
+        if not names:
+            return []
+        removed = _run(["docker", "volume", "rm", *names], ok=lambda f: True)
+        return [name for name in removed.stdout.split() if name in names]
+
     # -- actions ---------------------------------------------------------------------------
     def build(self, files: ComposeFiles, services: list[str]) -> None:
         built = _run(files.command("build", *services), ok=lambda f: True)
@@ -404,7 +420,29 @@ class DockerEngine:
         return Process(["docker", "container", "start", container])
 
     def down(self, files: ComposeFiles, *, volumes: bool) -> None:
+        """`compose down`; the anonymous volumes of the removed containers go with them (Compose
+        keeps them without --volumes, orphaned: no later container ever reattaches them)."""
+        anonymous = [] if volumes else self._anonymous_volumes(files.name)
         _run(files.command("down", "--remove-orphans", *(["--volumes"] if volumes else [])))
+        self.remove_volumes(anonymous)
+
+    def _anonymous_volumes(self, project: str) -> list[str]:
+        ids = _run_text(
+            ["docker", "container", "list", "--all", "--quiet", "--filter", f"label={PROJECT_LABEL}={project}"]
+        ).split()
+        if not ids:
+            return []
+        mounts = _run(
+            ["docker", "container", "inspect", "--format", "{{json .Mounts}}", *ids],
+            ok=lambda f: f.code == 0 or "no such container" in f.stderr.lower(),
+        ).stdout
+        names = []
+        for line in mounts.splitlines():
+            for mount in json.loads(line or "null") or []:
+                name = str(mount.get("Name") or "")
+                if mount.get("Type") == "volume" and re.fullmatch(r"[0-9a-f]{64}", name):
+                    names.append(name)  # the engine names only anonymous volumes this way
+        return names
 
     # -- commands inside containers (data: seeds, reset) --------------------------------------
     def exec(self, container: str, argv: list[str], *, input: str | None = None) -> Executed:

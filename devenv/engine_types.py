@@ -56,6 +56,15 @@ class ServiceState:
 
 
 @dataclass(frozen=True)
+class Volume:
+    """A volume as the engine reports it."""
+
+    name: str
+    created: str  # RFC 3339, as the engine reports it (sorts by time)
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Executed:
     """A command that ran to its end inside a container: its exit code and output."""
 

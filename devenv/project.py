@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from devenv import yamlio
+from devenv import reload, yamlio
 from devenv.config import Project
 from devenv.errors import ConfigError
 from devenv.profiles import META_KEY, Fragment, load_compose_file, load_profiles, merge
@@ -53,6 +53,7 @@ class ComposeProject:
     origins: dict[str, str] = field(default_factory=dict)  # service -> profile, devenv.yaml or file
     # service -> its probes as written (${VAR} templates: resolved at run time, never rendered)
     probes: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    reload: reload.ReloadSetup | None = None  # the api's hot-reload setup it was rendered with
 
     def render(self) -> str:
         return self._rendered
@@ -99,12 +100,23 @@ START_INTERVAL = "500ms"
 
 
 def load_compose_project(
-    project: Project, profiles_directory: Path | None = None, *, start_interval: bool = False
+    project: Project,
+    profiles_directory: Path | None = None,
+    *,
+    start_interval: bool = False,
+    remote_engine: bool = False,
 ) -> ComposeProject:
     """Read the profiles and extra compose files a project names, then assemble it."""
     fragments = load_profiles(project.config.profiles, profiles_directory)
     extra = [load_compose_file(_absolute(project.root, name)) for name in project.config.compose_files]
-    return assemble(project, fragments, extra, start_interval=start_interval, extra_names=project.config.compose_files)
+    return assemble(
+        project,
+        fragments,
+        extra,
+        start_interval=start_interval,
+        extra_names=project.config.compose_files,
+        remote_engine=remote_engine,
+    )
 
 
 def assemble(
@@ -114,10 +126,12 @@ def assemble(
     *,
     start_interval: bool = False,
     extra_names: Sequence[str] = (),
+    remote_engine: bool = False,
 ) -> ComposeProject:
     """The compose project for a config. ``start_interval``: the engine honours a
     healthcheck's start_interval (API 1.44+), so devenv's own healthchecks get a short one.
-    ``extra_names``: where each of ``extra`` comes from, for messages."""
+    ``extra_names``: where each of ``extra`` comes from, for messages. ``remote_engine``:
+    the engine cannot bind-mount this machine's folders (api.reload mode auto -> sync)."""
     name: str
     config = project.config
     doc: dict[str, Any] = {"name": project.name}
@@ -161,8 +175,12 @@ def assemble(
             _port(p, config.bind_address, override.ports.get(p["target"])) for p in service.get("ports", [])
         ]
 
+    setup = None
     if API in services:
-        _wire_api(services[API], project, fragments)
+        setup = reload.resolve(project, remote_engine=remote_engine)
+        _wire_api(services[API], project, fragments, setup)
+        for folder, key in setup.volumes:  # dependency folders, named by the manifests' hash
+            doc.setdefault("volumes", {})[key] = {"labels": reload.dependency_volume_labels(folder)}
 
     for name, service in services.items():
         if name not in config.services:
@@ -250,6 +268,7 @@ def assemble(
         notes=tuple(notes),
         origins=origins,
         probes={name: found for name, found in probes.items() if name in services},
+        reload=setup,
     )
 
 
@@ -285,7 +304,7 @@ def _fast_start(services: dict[str, Any], fragments: dict[str, Fragment]) -> Non
         check["start_interval"] = START_INTERVAL
 
 
-def _wire_api(api: dict[str, Any], project: Project, fragments: dict[str, Fragment]) -> None:
+def _wire_api(api: dict[str, Any], project: Project, fragments: dict[str, Fragment], setup: reload.ReloadSetup) -> None:
     cfg = project.config.api
     if cfg.image:
         api.pop("build", None)
@@ -320,8 +339,29 @@ def _wire_api(api: dict[str, Any], project: Project, fragments: dict[str, Fragme
         **api.get("healthcheck", {}),
         "test": ["CMD-SHELL", f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url}"],
     }
-    if cfg.volumes:
-        api["volumes"] = list(cfg.volumes)
+    volumes = _api_volumes(cfg.volumes, setup)
+    if volumes:
+        api["volumes"] = volumes
+
+
+def _api_volumes(configured: list[str], setup: reload.ReloadSetup) -> list[str]:
+    """api.volumes as the reload setup wants them: in sync mode without the bind mounts of its
+    paths (`devenv watch` copies them in), in mount mode with every path mounted, and each
+    dependency folder (an anonymous volume as written) in its hashed named volume."""
+    synced = {p.container for p in setup.paths} if setup.mode == "sync" else set()
+    volumes = []
+    for volume in configured:
+        target = volume.split(":")[1] if ":" in volume else volume
+        if reload.is_anonymous(volume) or target in setup.dependencies:
+            continue  # becomes its dependency volume below
+        if target in synced and volume.startswith((".", "/", "~")):
+            continue
+        volumes.append(volume)
+    if setup.mode == "mount":
+        mounted = {volume.split(":")[1] for volume in volumes if ":" in volume}
+        volumes += [f"{p.host}:{p.container}" for p in setup.paths if p.container not in mounted]
+    volumes += [f"{key}:{folder}" for folder, key in setup.volumes]
+    return volumes
 
 
 def _links(project: Project, fragment: Fragment) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from devenv.config import Project
+    from devenv.engine_types import Volume
     from devenv.workspace import Workspace
 
 Mode = Literal["mount", "sync"]
@@ -70,14 +71,22 @@ class ReloadSetup:
         pattern matches the whole path, its file name, or one of its folders."""
         return ignored(relative, self.ignore)
 
-    def describe(self) -> list[str]:
-        """The setup as devenv.yaml would spell it out (shown by `devenv config`)."""
+    def describe(self, root: Path | None = None) -> list[str]:
+        """The setup as devenv.yaml would spell it out (shown by `devenv config`); host paths
+        relative to ``root`` where they are inside it."""
+
+        def show(path: Path) -> str:
+            if root is not None and path.is_relative_to(root):
+                return "./" + path.relative_to(root).as_posix() if path != root else "."
+            return str(path)
+
+        volumes = ", ".join(f"{d} (volume {self.volume_for(d) or '?'})" for d in self.dependencies)
         lines = [
             f"preset: {self.preset or 'none'}",
             f"mode: {self.mode}",
-            "paths: [" + ", ".join(f"{p.host}:{p.container}" for p in self.paths) + "]",
-            "dependencies: [" + ", ".join(f"{d} (volume {self.volume_for(d) or '?'})" for d in self.dependencies) + "]",
-            "manifests: [" + ", ".join(str(m) for m in self.manifests) + "]",
+            "paths: [" + ", ".join(f"{show(p.host)}:{p.container}" for p in self.paths) + "]",
+            f"dependencies: [{volumes}]",
+            "manifests: [" + ", ".join(show(m) for m in self.manifests) + "]",
             f"on_change: {self.on_change}",
             "ignore: [" + ", ".join(self.ignore) + "]",
             f"debounce_ms: {self.debounce_ms}",
@@ -305,7 +314,7 @@ def resolve(project: Project, *, remote_engine: bool) -> ReloadSetup:
     paths = tuple(_source_path(item, root) for item in cfg.paths) if cfg.paths is not None else tuple(mounts)
 
     workdir = stage.workdir if stage and stage.found else "/app"
-    anonymous = tuple(v.split(":", 1)[0] for v in api.volumes if _is_anonymous(v))
+    anonymous = tuple(v.split(":", 1)[0] for v in api.volumes if is_anonymous(v))
     if cfg.dependencies is not None:
         dependencies = tuple(dict.fromkeys((*cfg.dependencies, *anonymous)))
     else:
@@ -433,7 +442,7 @@ def _source_path(item: str, root: Path) -> SourcePath:
     return SourcePath(_absolute(root, host), container.split(":", 1)[0])
 
 
-def _is_anonymous(volume: str) -> bool:
+def is_anonymous(volume: str) -> bool:
     """An anonymous volume in short syntax: a container path alone (`/app/node_modules`)."""
     return volume.startswith("/") and ":" not in volume
 
@@ -508,3 +517,19 @@ def is_remote(endpoint: str) -> bool:
 
 def dependency_volume_labels(container: str) -> dict[str, str]:
     return {DEPS_LABEL: container}
+
+
+def stale_dependency_volumes(
+    volumes: list[Volume], current: set[str], *, keep: int = KEEP_DEPENDENCY_VOLUMES
+) -> list[str]:
+    """Which dependency volumes to remove: per dependency folder, all but the ``keep`` newest
+    (the ones the rendered file names always count among those kept)."""
+    by_folder: dict[str, list[Volume]] = {}
+    for volume in volumes:
+        if DEPS_LABEL in volume.labels:
+            by_folder.setdefault(volume.labels[DEPS_LABEL], []).append(volume)
+    stale = []
+    for found in by_folder.values():
+        newest = sorted(found, key=lambda v: (v.name in current, v.created), reverse=True)
+        stale += [v.name for v in newest[keep:] if v.name not in current]
+    return sorted(stale)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from devenv import readiness, state
+from devenv import readiness, reload, state
 from devenv.errors import AbortedError
 from devenv.interfaces import Engine
 from devenv.workspace import ServiceSummary, Workspace, summarize
@@ -44,6 +44,14 @@ def down(
         if not (spec or {}).get("external")
     }
     doomed_volumes = [v for v in engine.volumes(ws.name) if v in declared] if volumes else []
+    # the api's dependency volumes of other manifests (another branch's lockfile): this
+    # project's only, found by their label; the file names just the current one
+    older = (
+        sorted(v.name for v in engine.labelled_volumes(ws.name, reload.DEPS_LABEL) if v.name not in declared)
+        if volumes
+        else []
+    )
+    doomed_volumes += older
     if doomed_volumes and not confirm(
         f"Delete {len(doomed_volumes)} volume(s) of project {ws.name} and all their data ({', '.join(doomed_volumes)})?"
     ):
@@ -53,5 +61,6 @@ def down(
         )
     if states or doomed_volumes:
         engine.down(ws.files, volumes=volumes)
+    engine.remove_volumes(older)
     state.forget_containers(ws.project.root)
     return DownResult([s.name for s in states], doomed_volumes, kept_volumes=not volumes and bool(declared))

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from devenv import build, hooks, logs, readiness, state
+from devenv import build, hooks, logs, readiness, reload, state
 from devenv.engine_types import EngineInfo, Port, Running, ServiceState
 from devenv.errors import DevenvError, PortInUseError, ServiceFailedError, StartTimeoutError
 from devenv.hostports import port_is_free, process_holding
@@ -123,6 +123,8 @@ def up(
 
     ready = hooks.Ready(ws, engine, the_plan.services, tuple(states), tuple(the_plan.services))
     notes = [note for hook in the_plan.hooks if (note := hook.run(ready))]
+    if API in the_plan.services:
+        prune_dependency_volumes(ws, engine)
     previous = facts.applied
     running = set(the_plan.services) | (set(previous.services) if previous.digest == the_plan.digest else set())
     state.write_applied(
@@ -263,6 +265,17 @@ def _newest_lines(engine: Engine, container: str) -> list[str]:
     return [line.rstrip() for line in found if line.strip()][-LIVE_LOG_LINES:]
 
 
+def prune_dependency_volumes(ws: Workspace, engine: Engine) -> list[str]:
+    """The api's dependency volumes of older manifests, but the newest few (switching back to
+    a branch finds its volume ready); one still in use stays. Returns the removed ones."""
+    setup = ws.compose.reload
+    if setup is None or not setup.volumes:
+        return []
+    current = {f"{ws.name}_{key}" for _, key in setup.volumes}
+    stale = reload.stale_dependency_volumes(engine.labelled_volumes(ws.name, reload.DEPS_LABEL), current)
+    return engine.remove_volumes(stale)
+
+
 def _fingerprints(ws: Workspace) -> dict[str, str]:
     """The build inputs of every service the stack builds (service -> fingerprint)."""
     found = {}
@@ -276,7 +289,16 @@ def _fingerprints(ws: Workspace) -> dict[str, str]:
             for volume in service.get("volumes", [])
             if isinstance(volume, str) and volume.startswith("/")
         ]
-        found[name] = build.context_fingerprint(context, context / spec.get("dockerfile", "Dockerfile"), mounted)
+        manifests: tuple[Path, ...] = ()
+        setup = ws.compose.reload
+        if name == API and setup is not None:
+            # what reaches the running api by a mount or by `devenv watch` needs no rebuild;
+            # a manifest or the Dockerfile does, even inside a mounted folder
+            mounted += [path.host for path in setup.paths]
+            manifests = setup.manifests
+        found[name] = build.context_fingerprint(
+            context, context / spec.get("dockerfile", "Dockerfile"), mounted, manifests
+        )
     return found
 
 

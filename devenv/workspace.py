@@ -92,14 +92,20 @@ class Workspace:
         return rules
 
 
-def open_workspace(start: Path, *, start_interval: bool | None = None) -> Workspace:
+def open_workspace(start: Path, *, start_interval: bool | None = None, remote_engine: bool | None = None) -> Workspace:
     """Load and assemble the project in ``start`` (or a parent) and write its compose file.
     ``start_interval``: whether the engine honours healthcheck start_interval; None: as the
-    last `up` found the engine (devenv config and status need not ask it)."""
+    last `up` found the engine (devenv config and status need not ask it). ``remote_engine``:
+    whether the engine runs on another machine; None: as DOCKER_HOST or the docker context
+    say (read from their files, no docker process)."""
+    from devenv import reload
+
     project = load_project(start)
     if start_interval is None:
         start_interval = state.read_applied(project.root).engine_api >= (1, 44)
-    compose = load_compose_project(project, start_interval=start_interval)
+    if remote_engine is None:
+        remote_engine = reload.remote_engine()
+    compose = load_compose_project(project, start_interval=start_interval, remote_engine=remote_engine)
     rendered = state.state_dir(project.root) / "compose.yaml"
     state.write_if_changed(rendered, compose.render())
     return Workspace(project, compose, ComposeFiles(project.name, project.root, rendered))

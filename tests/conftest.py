@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devenv.engine_types import ComposeFiles, EngineInfo, Port, ServiceState
+from devenv.engine_types import ComposeFiles, EngineInfo, Port, ServiceState, Volume
 from devenv.errors import DevenvError
 
 
@@ -117,6 +117,7 @@ class FakeEngine:
         self.api = api
         self.containers: dict[str, ServiceState] | None = None  # set by create()
         self.attach_code = 0  # what attach() (shell, exec) returns
+        self.volume_records: list[Volume] = []  # what labelled_volumes() finds
 
     def info(self) -> EngineInfo:
         self.calls.append(("info",))
@@ -183,6 +184,14 @@ class FakeEngine:
 
     def volumes(self, project: str) -> list[str]:
         return list(self._volumes)
+
+    def labelled_volumes(self, project: str, label: str) -> list[Volume]:
+        return [v for v in self.volume_records if label in v.labels]
+
+    def remove_volumes(self, names: list[str]) -> list[str]:
+        if names:
+            self.calls.append(("remove_volumes", tuple(names)))
+        return list(names)
 
     def build(self, files: ComposeFiles, services: list[str]) -> None:
         self.calls.append(("build", tuple(services)))

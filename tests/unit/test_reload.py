@@ -247,3 +247,118 @@ def test_remote_engine_from_docker_host_and_contexts(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"currentContext": "far"}))
     assert reload.remote_engine({"DOCKER_CONFIG": str(tmp_path)})
     assert not reload.remote_engine({"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "default"})
+
+
+# -- rendering: the api's volumes ----------------------------------------------------------------
+
+
+def render(p: Project, *, remote_engine: bool = False):
+    from devenv.profiles import load_profiles
+    from devenv.project import assemble
+
+    return assemble(p, load_profiles(p.config.profiles), remote_engine=remote_engine)
+
+
+def test_an_anonymous_dependency_volume_is_rendered_as_its_hashed_named_volume(tmp_path):
+    p = make(tmp_path, "profiles: [api]\napi: {volumes: ['./src:/app/src:ro', /app/node_modules]}", NODE_FILES)
+    compose = render(p)
+    (key,) = [key for _, key in compose.reload.volumes]
+    assert compose.compose["services"]["api"]["volumes"] == [f"{tmp_path}/src:/app/src:ro", f"{key}:/app/node_modules"]
+    assert compose.compose["volumes"] == {key: {"labels": {"dev.devenv.dependencies": "/app/node_modules"}}}
+
+
+def test_sync_mode_renders_no_bind_mount_of_its_paths(tmp_path):
+    config = "profiles: [api]\napi: {volumes: ['.:/app', './config.yml:/etc/app.yml:ro'], reload: {mode: sync}}"
+    compose = render(make(tmp_path, config, NODE_FILES))
+    # every host-folder mount is a path by default, so sync mode drops them all
+    assert [p.container for p in compose.reload.paths] == ["/app", "/etc/app.yml"]
+    assert "volumes" not in compose.compose["services"]["api"]
+
+
+def test_sync_mode_keeps_mounts_that_are_not_among_its_paths(tmp_path):
+    config = (
+        "profiles: [api]\n"
+        "api: {volumes: ['.:/app', './config.yml:/etc/app.yml:ro'], reload: {mode: sync, paths: ['.:/app']}}"
+    )
+    compose = render(make(tmp_path, config, NODE_FILES))
+    assert compose.compose["services"]["api"]["volumes"] == [f"{tmp_path}/config.yml:/etc/app.yml:ro"]
+
+
+def test_mount_mode_mounts_every_path_once(tmp_path):
+    config = (
+        "profiles: [api]\napi: {volumes: ['./src:/app/src'], reload: {paths: ['./src:/app/src', './lib:/app/lib']}}"
+    )
+    compose = render(make(tmp_path, config, NODE_FILES))
+    assert compose.compose["services"]["api"]["volumes"] == [f"{tmp_path}/src:/app/src", f"{tmp_path}/lib:/app/lib"]
+
+
+def test_a_whole_project_mount_gets_node_modules_from_the_image(tmp_path):
+    compose = render(make(tmp_path, "profiles: [api]\napi: {volumes: ['.:/app']}", NODE_FILES))
+    (key,) = [key for _, key in compose.reload.volumes]
+    assert compose.compose["services"]["api"]["volumes"] == [f"{tmp_path}:/app", f"{key}:/app/node_modules"]
+
+
+def test_stale_dependency_volumes_keep_the_newest_few_per_folder():
+    from devenv.engine_types import Volume
+
+    def volume(name: str, created: str, folder: str = "/app/node_modules") -> Volume:
+        return Volume(name, created, {reload.DEPS_LABEL: folder, "com.docker.compose.project": "p"})
+
+    found = [
+        volume("p_deps_a", "2026-01-01T00:00:00Z"),
+        volume("p_deps_b", "2026-01-02T00:00:00Z"),
+        volume("p_deps_c", "2026-01-03T00:00:00Z"),
+        volume("p_deps_d", "2026-01-04T00:00:00Z"),
+        volume("p_deps_e", "2026-01-05T00:00:00Z", folder="/app/client/node_modules"),
+        Volume("p_postgres-data", "2020-01-01T00:00:00Z", {}),
+    ]
+    # the current one is kept whatever its age; then the newest others
+    assert reload.stale_dependency_volumes(found, {"p_deps_a"}, keep=3) == ["p_deps_b"]
+    assert reload.stale_dependency_volumes(found, {"p_deps_d"}, keep=2) == ["p_deps_a", "p_deps_b"]
+    assert reload.stale_dependency_volumes(found, {"p_deps_d"}, keep=1) == ["p_deps_a", "p_deps_b", "p_deps_c"]
+
+
+# -- up: manifests rebuild, old dependency volumes go ------------------------------------------
+
+
+def test_a_manifest_inside_a_mounted_folder_still_rebuilds_the_api(make_project):
+    from devenv.up import _fingerprints
+    from devenv.workspace import open_workspace
+
+    root = make_project("name: proj\nprofiles: [api]\napi: {volumes: ['.:/app']}", NODE_FILES)
+    ws = open_workspace(root, remote_engine=False)
+    before = _fingerprints(ws)["api"]
+    (root / "src" / "server.js").write_text("// edited: reaches the api by its mount")
+    assert _fingerprints(open_workspace(root, remote_engine=False))["api"] == before
+    (root / "package.json").write_text('{"dependencies": {"left-pad": "1.3.0"}}')
+    assert _fingerprints(open_workspace(root, remote_engine=False))["api"] != before
+
+
+def test_sync_mode_source_edits_do_not_rebuild(make_project):
+    from devenv.up import _fingerprints
+    from devenv.workspace import open_workspace
+
+    root = make_project("name: proj\nprofiles: [api]\napi: {volumes: ['./src:/app/src']}", NODE_FILES)
+    ws = open_workspace(root, remote_engine=True)
+    assert ws.compose.reload.mode == "sync"
+    before = _fingerprints(ws)["api"]
+    (root / "src" / "server.js").write_text("// edited: `devenv watch` copies it in")
+    assert _fingerprints(open_workspace(root, remote_engine=True))["api"] == before
+
+
+def test_prune_dependency_volumes_removes_all_but_the_newest(make_project):
+    from devenv.engine_types import Volume
+    from devenv.up import prune_dependency_volumes
+    from devenv.workspace import open_workspace
+    from tests.conftest import FakeEngine
+
+    root = make_project("name: proj\nprofiles: [api]\napi: {volumes: ['.:/app']}", NODE_FILES)
+    ws = open_workspace(root, remote_engine=False)
+    current = f"proj_{ws.compose.reload.volumes[0][1]}"
+    engine = FakeEngine()
+    label = {reload.DEPS_LABEL: "/app/node_modules"}
+    engine.volume_records = [
+        Volume(current, "2026-01-01T00:00:00Z", label),
+        *(Volume(f"proj_deps_old{i}", f"2026-01-0{i + 2}T00:00:00Z", label) for i in range(4)),
+    ]
+    assert prune_dependency_volumes(ws, engine) == ["proj_deps_old0", "proj_deps_old1"]

@@ -90,3 +90,43 @@ def test_masking_matches_secret_words_not_substrings():
         "MONKEY": "m",
         "EMPTY_PASSWORD": "",
     }
+
+
+DEPS_CONFIG = """
+name: proj
+profiles: [api]
+api: {port: 0, volumes: ['.:/app', /app/node_modules]}
+"""
+DEPS_FILES = {"Dockerfile": "FROM node:20-alpine\nWORKDIR /app\n", "package.json": "{}"}
+
+
+def _deps_volume(name: str, created: str):
+    from devenv.engine_types import Volume
+    from devenv.reload import DEPS_LABEL
+
+    return Volume(name, created, {DEPS_LABEL: "/app/node_modules"})
+
+
+def test_down_volumes_also_removes_older_dependency_volumes(make_project):
+    from devenv.workspace import open_workspace
+
+    ws = open_workspace(make_project(DEPS_CONFIG, DEPS_FILES))
+    current = f"proj_{ws.compose.reload.volumes[0][1]}"
+    engine = FakeEngine([healthy("api")], volumes=[current, "proj_deps_0123456789ab"])
+    engine.volume_records = [_deps_volume(current, "2026-02-01"), _deps_volume("proj_deps_0123456789ab", "2026-01-01")]
+    questions = []
+    result = down(ws, engine, volumes=True, confirm=lambda q: questions.append(q) or True)
+    assert result.removed_volumes == [current, "proj_deps_0123456789ab"]
+    assert "proj_deps_0123456789ab" in questions[0]
+    assert engine.called("down") == [("down", True)]
+    assert engine.called("remove_volumes") == [("remove_volumes", ("proj_deps_0123456789ab",))]
+
+
+def test_down_keeps_dependency_volumes_without_volumes(make_project):
+    from devenv.workspace import open_workspace
+
+    ws = open_workspace(make_project(DEPS_CONFIG, DEPS_FILES))
+    engine = FakeEngine([healthy("api")])
+    engine.volume_records = [_deps_volume("proj_deps_0123456789ab", "2026-01-01")]
+    result = down(ws, engine, volumes=False, confirm=lambda q: True)
+    assert result.kept_volumes and engine.called("remove_volumes") == []
