@@ -367,6 +367,69 @@ def lint(
     return sorted(found, key=lambda f: (f.file != file, f.file, f.line, f.rule))
 
 
+# -- what a Dockerfile needs BuildKit for (doctor's buildx check) ----------------------
+
+_HEREDOC = re.compile(r"(?<!<)<<-?\s*([\"']?)[A-Za-z_][A-Za-z0-9_]*\1")
+_DIRECTIVE = re.compile(r"^#\s*(syntax|check)\s*=\s*(\S.*)$", re.I)
+_PLATFORM_ARGS = re.compile(r"\$\{?((BUILD|TARGET)(PLATFORM|OS|ARCH)|TARGETVARIANT)\b")
+# flag -> whether the classic builder fails (or builds something else) on it; False: it ignores it
+_RUN_FLAGS = {"--mount": True, "--network": True, "--security": True}
+_COPY_FLAGS = {"--chmod": True, "--parents": True, "--exclude": True, "--link": False, "--checksum": False}
+
+
+@dataclass(frozen=True)
+class BuildKitUse:
+    """A Dockerfile line that needs BuildKit: ``breaks`` when the classic builder fails on it
+    (or silently builds something else); otherwise it ignores the feature and builds."""
+
+    file: str
+    line: int
+    feature: str
+    breaks: bool
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def buildkit_uses(text: str, file: str, target: str | None = None) -> list[BuildKitUse]:
+    """What in a Dockerfile the classic builder (no buildx) cannot build or ignores. Only the
+    stages up to ``target`` count: the classic builder builds those and no others."""
+    found: list[BuildKitUse] = []
+    for number, raw in enumerate(text.splitlines(), 1):  # parser directives: the first lines only
+        match = _DIRECTIVE.match(raw.strip())
+        if not match:
+            break
+        found.append(BuildKitUse(file, number, f"the `# {match[1].lower()}=` directive", False))
+    instructions = parse(text)
+    all_stages = stages(instructions)
+    names = [stage.name for stage in all_stages]
+    if target in names and names.index(target) + 1 < len(all_stages):
+        end = all_stages[names.index(target) + 1].line
+        instructions = [item for item in instructions if item.line < end]
+    for item in instructions:
+        flags = [word.split("=", 1)[0] for word in _leading_flags(item.args)]
+        known = _RUN_FLAGS if item.keyword == "RUN" else _COPY_FLAGS if item.keyword in ("COPY", "ADD") else {}
+        for flag in flags:
+            if flag in known:
+                found.append(BuildKitUse(file, item.line, f"{item.keyword} {flag}", known[flag]))
+        if item.keyword in ("RUN", "COPY", "ADD") and _HEREDOC.search(item.args):
+            found.append(BuildKitUse(file, item.line, f"a heredoc ({item.keyword} <<)", True))
+        platform = _PLATFORM_ARGS.search(item.args)
+        if platform:
+            found.append(BuildKitUse(file, item.line, f"${platform[1]} (set by BuildKit only)", False))
+    return sorted(found, key=lambda use: use.line)
+
+
+def _leading_flags(args: str) -> list[str]:
+    flags = []
+    for word in args.split():
+        if not word.startswith("--"):
+            break
+        flags.append(word)
+    return flags
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from devenv.errors import DevenvError
 
 if TYPE_CHECKING:
+    from devenv.check import BuildKitUse
     from devenv.engine_types import EngineInfo, ServiceState
     from devenv.interfaces import Engine
     from devenv.project import PublishedPort
@@ -83,17 +84,51 @@ def rule_compose(version: str | DevenvError) -> Result:
     return Result("compose", OK, f"Docker Compose {version} (devenv needs {need} or later)")
 
 
-def rule_buildx(version: str | DevenvError | None) -> Result:
+BUILDX_FIX = (
+    "install the buildx plugin (the docker-buildx-plugin package from Docker's repository, docker-buildx "
+    "in Debian's and Ubuntu's; Docker Desktop has it): Compose then builds with BuildKit"
+)
+
+
+def rule_buildx(version: str | DevenvError | None, uses: list[BuildKitUse] | None, builds: bool = True) -> Result:
+    """buildx missing matters only when the project's Dockerfiles need BuildKit: ``uses`` are
+    the lines that do (None: not known, the project did not load); ``builds``: any service
+    builds an image at all."""
     if isinstance(version, DevenvError):
         return Result("buildx", WARN, f"buildx: not checked ({version.message})")
-    if version is None:
+    if version is not None:
+        return Result("buildx", OK, f"buildx {version}")
+    if uses is None:
         return Result(
             "buildx",
             WARN,
-            "the buildx plugin is missing: images build with the legacy builder (slower, no cache mounts)",
-            "install the docker-buildx-plugin package (Docker Desktop has it)",
+            "buildx is not installed: images build with the classic builder "
+            "(whether this project needs BuildKit is not known: devenv.yaml did not load)",
+            BUILDX_FIX,
         )
-    return Result("buildx", OK, f"buildx {version}")
+    if not builds:
+        return Result("buildx", OK, "classic builder (buildx not installed; this project builds no image)")
+    if not uses:
+        return Result(
+            "buildx",
+            OK,
+            "classic builder (buildx not installed; this project's Dockerfiles need no BuildKit features)",
+        )
+    broken = [use for use in uses if use.breaks]
+    listed = ", ".join(f"{use.where} ({use.feature})" for use in (broken or uses))
+    if broken:
+        return Result(
+            "buildx",
+            FAIL,
+            f"buildx is not installed and the classic builder cannot build {listed}: BuildKit only",
+            BUILDX_FIX + ", or build without those features",
+        )
+    return Result(
+        "buildx",
+        WARN,
+        f"buildx is not installed: the classic builder builds, but ignores {listed} (BuildKit only)",
+        BUILDX_FIX + ", or remove those lines",
+    )
 
 
 def is_local(endpoint: str) -> bool:
@@ -281,6 +316,34 @@ def _disk(engine: Engine, endpoint: Any) -> tuple[int | None, str]:
         return None, f"{root}: {exc.strerror}"
 
 
+def _buildkit_uses(ws: Workspace) -> tuple[list[BuildKitUse], bool]:
+    """What the project's Dockerfiles (every service that builds) need BuildKit for, and
+    whether any service builds at all."""
+    from devenv.check import buildkit_uses
+
+    found: dict[tuple[str, int, str], BuildKitUse] = {}
+    builds = False
+    for name, spec in (ws.compose.compose.get("services") or {}).items():
+        build = spec.get("build") if isinstance(spec, dict) else None
+        if build is None:
+            continue
+        builds = True
+        build = {"context": build} if isinstance(build, str) else build
+        if build.get("dockerfile_inline"):
+            text, label = str(build["dockerfile_inline"]), f"{name}'s dockerfile_inline"
+        else:
+            context = ws.project.root / str(build.get("context") or ".")
+            path = context / str(build.get("dockerfile") or "Dockerfile")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError:
+                continue  # `devenv check` and the build say so
+            label = os.path.relpath(path, ws.project.root) if path.is_relative_to(ws.project.root) else str(path)
+        for use in buildkit_uses(text, label, build.get("target")):
+            found.setdefault((use.file, use.line, use.feature), use)
+    return list(found.values()), builds
+
+
 def diagnose(
     directory: Path,
     make_engine: Callable[[], Engine],
@@ -288,16 +351,13 @@ def diagnose(
     which: Callable[[str], str | None] = shutil.which,
     check_now: Callable[..., dict[str, Report]] | None = None,
 ) -> list[Result]:
-    """Every check, in a fixed order. Docker calls run side by side."""
-    from devenv import hostports
-    from devenv.readiness import check_now as real_check_now
-    from devenv.workspace import open_workspace
-
+    """Every check, in a fixed order. The engine is asked first, side by side in threads,
+    while the project loads: doctor takes about as long as its slowest part."""
     results: dict[str, Result] = {}
     docker = which("docker")
     results["docker"] = rule_docker_cli(docker)
     engine = _attempt(make_engine) if docker else None
-    ws: Any = None  # loaded while the first docker calls run
+    ws: Any = None  # loaded while the engine answers
 
     def engine_call(name: str) -> Callable[[], Any]:
         def call() -> Any:
@@ -319,20 +379,26 @@ def diagnose(
         buildx = pool.submit(engine_call("buildx_version"))
         endpoint = pool.submit(engine_call("endpoint"))
         disk = pool.submit(lambda: _disk(engine, endpoint.result()) if engine else (None, "no docker"))
+        from devenv.workspace import open_workspace  # imported while the engine answers
+
         ws = _attempt(lambda: open_workspace(directory))
         states_future = pool.submit(project_states)
+        uses, builds = (None, True) if isinstance(ws, DevenvError) else _buildkit_uses(ws)
         states: list[ServiceState] = states_future.result()
 
         no_docker = DevenvError("no docker CLI", "install Docker")
         results["engine"] = rule_engine(info.result() or no_docker)
         results["compose"] = rule_compose(compose.result() or no_docker)
-        results["buildx"] = rule_buildx(buildx.result() if docker else no_docker)
+        results["buildx"] = rule_buildx(buildx.result() if docker else no_docker, uses, builds)
         results["endpoint"] = rule_endpoint(endpoint.result() or no_docker)
         results["disk"] = rule_disk(*disk.result())
 
     if isinstance(ws, DevenvError):
         results["config"] = rule_config(ws)
         return list(results.values())
+
+    from devenv import hostports
+    from devenv.readiness import check_now as real_check_now
 
     ours = {p.host_port for s in states if s.state == "running" for p in s.ports}
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from devenv import cli, doctor
+from devenv import check, cli, doctor
 from devenv.commands import context
 from devenv.engine_types import EngineInfo
 from devenv.errors import EngineUnreachableError, ExitCode
@@ -29,9 +30,76 @@ def test_engine_says_whether_start_interval_is_honoured():
     assert (down.status, down.fix) == ("fail", "start Docker")
 
 
-def test_buildx_missing_is_a_warning():
-    assert doctor.rule_buildx(None).status == "warn"
-    assert doctor.rule_buildx("0.17.1").status == "ok"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "test_doctor"
+
+
+def uses(fixture: str, target: str | None = None) -> list[check.BuildKitUse]:
+    return check.buildkit_uses((FIXTURES / fixture / "Dockerfile").read_text(), "Dockerfile", target)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "target", "expected"),
+    [
+        ("classic", None, []),
+        (
+            "buildkit_needed",
+            None,
+            [(4, "RUN --mount", True), (6, "COPY --chmod", True), (7, "a heredoc (RUN <<)", True)],
+        ),
+        (
+            "buildkit_ignored",
+            None,
+            [
+                (1, "the `# syntax=` directive", False),
+                (2, "$BUILDPLATFORM (set by BuildKit only)", False),
+                (5, "COPY --link", False),
+                (6, "$TARGETARCH (set by BuildKit only)", False),
+            ],
+        ),
+        ("buildkit_after_target", "dev", []),  # the classic builder stops at the target stage
+        ("buildkit_after_target", None, [(8, "RUN --mount", True)]),
+    ],
+)
+def test_what_a_dockerfile_needs_buildkit_for(fixture, target, expected):
+    assert [(u.line, u.feature, u.breaks) for u in uses(fixture, target)] == expected
+
+
+def test_buildx_missing_matters_only_when_the_dockerfiles_need_buildkit():
+    classic = doctor.rule_buildx(None, uses("classic"))
+    assert (classic.status, classic.message) == (
+        "ok",
+        "classic builder (buildx not installed; this project's Dockerfiles need no BuildKit features)",
+    )
+    needed = doctor.rule_buildx(None, uses("buildkit_needed"))
+    assert needed.status == "fail"
+    assert needed.message == (
+        "buildx is not installed and the classic builder cannot build Dockerfile:4 (RUN --mount), "
+        "Dockerfile:6 (COPY --chmod), Dockerfile:7 (a heredoc (RUN <<)): BuildKit only"
+    )
+    assert "docker-buildx-plugin" in needed.fix
+    ignored = doctor.rule_buildx(None, uses("buildkit_ignored"))
+    assert ignored.status == "warn"
+    assert ignored.message.startswith("buildx is not installed: the classic builder builds, but ignores Dockerfile:1")
+    assert doctor.rule_buildx(None, uses("buildkit_after_target", "dev")).status == "ok"
+    nothing = doctor.rule_buildx(None, [], builds=False)
+    assert (nothing.status, nothing.message) == (
+        "ok",
+        "classic builder (buildx not installed; this project builds no image)",
+    )
+    assert doctor.rule_buildx(None, None).status == "warn"  # the project did not load: not known
+    assert doctor.rule_buildx("0.17.1", uses("buildkit_needed")).status == "ok"
+
+
+def test_doctor_reads_the_dockerfile_the_api_builds(capsys, make_project, monkeypatch):
+    root = make_project("name: proj\nprofiles: [api]\napi: {port: 0}\n")
+    (root / "Dockerfile").write_text((FIXTURES / "buildkit_needed" / "Dockerfile").read_text())
+    fake = FakeEngine()
+    monkeypatch.setattr(fake, "buildx_version", lambda: None)
+    monkeypatch.setattr(context, "make_engine", lambda: fake)
+    assert cli.main(["-C", str(root), "doctor"]) == ExitCode.CHECKS_FAILED
+    out = capsys.readouterr().out
+    assert "✖ buildx is not installed and the classic builder cannot build Dockerfile:4 (RUN --mount)" in out
+    assert "  fix: install the buildx plugin" in out
 
 
 @pytest.mark.parametrize(
