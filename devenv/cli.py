@@ -32,6 +32,7 @@ from devenv.commands import shell as shell_command
 from devenv.commands import snapshot as snapshot_command
 from devenv.commands import status as status_command
 from devenv.commands import up as up_command
+from devenv.commands import watch as watch_command
 from devenv.errors import AbortedError, DevenvError, ExitCode, InterruptedByUser
 
 app = typer.Typer(
@@ -59,6 +60,7 @@ app.command("check")(check_command.command)
 app.command("shell")(shell_command.shell)
 app.command("exec")(shell_command.exec_)
 app.command("open")(shell_command.open_)
+app.command("watch")(watch_command.command)
 
 
 def _version(value: bool) -> None:

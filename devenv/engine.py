@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from devenv import interrupts
 from devenv.engine_types import ComposeFiles, EngineInfo, Executed, Port, ServiceState, Volume
@@ -502,6 +503,46 @@ class DockerEngine:
 
     def compose_stop(self, files: ComposeFiles, services: list[str]) -> None:
         _run(files.command("stop", "--timeout", "2", *services))
+
+    # -- hot reload (devenv watch) ---------------------------------------------------------
+    def copy_into(self, container: str, archive: BinaryIO) -> None:
+        """Unpack a tar stream at the container's root (`docker cp - CONTAINER:/`): the files
+        land where their names in the archive say, owned by root, modes kept."""
+        process = Process(["docker", "cp", "-", f"{container}:/"], stdin=archive)
+        try:
+            if process.wait() != 0:
+                raise process.error()
+        finally:
+            process.end()
+
+    def remove_in(self, container: str, paths: list[str]) -> None:
+        """Delete files or folders in a running container (as root: synced files are root's)."""
+        if paths:
+            done = _executed(["docker", "exec", "--user", "0", container, "rm", "-rf", "--", *paths], None)
+            if done.code != 0:
+                raise EngineError(f"could not delete {', '.join(paths)} in {container}: {done.stderr.strip()}")
+
+    def checksums(self, container: str, folder: str, skip: list[str]) -> dict[str, str] | None:
+        """path -> MD5 of every file under a container folder, ``skip`` folders left out; {}
+        when the folder is not there; None when the container cannot say (no sh, find or
+        md5sum in its image)."""
+        prune = " -o ".join(f"-path {shlex.quote(path)}" for path in skip)
+        script = f"cd {shlex.quote(folder)} 2>/dev/null || exit 0; "
+        script += f"find {shlex.quote(folder)} " + (f"\\( {prune} \\) -prune -o " if prune else "")
+        script += "-type f -exec md5sum {} +"
+        done = _executed(["docker", "exec", "--user", "0", container, "sh", "-c", script], None)
+        if done.code != 0:
+            return None
+        found = {}
+        for line in done.stdout.splitlines():
+            digest, _, path = line.partition("  ")
+            if len(digest) == 32 and path:
+                found[path] = digest
+        return found
+
+    def restart(self, container: str, *, timeout: int = 3) -> None:
+        """Stop a container (SIGTERM, then SIGKILL after ``timeout`` s) and start it again."""
+        _run(["docker", "container", "restart", "--time", str(timeout), container])
 
 
 class Watch:

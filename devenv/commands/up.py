@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from devenv.commands import context
-from devenv.errors import ExitCode
+from devenv.errors import ExitCode, UsageError
 
 
 def command(
@@ -43,6 +43,14 @@ def command(
             "--follow", "-f", help="Once ready, follow every service's logs until Ctrl-C (the stack keeps running)."
         ),
     ] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Once ready, go on watching the api's source and manifests (as `devenv watch`) until Ctrl-C.",
+        ),
+    ] = False,
 ) -> int:
     """Build what changed, start the stack in dependency order and wait until it answers.
 
@@ -59,6 +67,8 @@ def command(
     info = engine.info()
     if ws.compose.start_interval != info.start_interval:  # another engine than last time
         ws = context.workspace(start_interval=info.start_interval, quiet=True)
+    if watch and follow:
+        raise UsageError("--watch and --follow cannot go together", hint="follow the logs in another terminal")
     options = UpOptions(services=profile or None, build=build, timeout=timeout)
     if dry_run:
         display.plan(ws.name, plan(ws, engine, options))
@@ -68,6 +78,10 @@ def command(
     if not result.changed:  # the branch's database, a changed seed
         result.notes.extend(data.noop_notes(ws, engine))
     (display.up_json if json_output else display.up_result)(ws.name, result)
+    if watch:
+        from devenv.commands.watch import watch_after
+
+        return watch_after(ws, engine, info)
     if follow:
         from devenv.logs_output import follow_after_up
 
