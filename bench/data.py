@@ -9,7 +9,8 @@ by side in one run:
            `psql -v ON_ERROR_STOP=1 < db/seed.sql` in the Postgres container, the Redis command
 
 and, the copy being a git repository, a branch switch (`git switch` + `devenv up`, the data
-moving to the other branch's database) against a no-op `devenv up`.
+moving to the other branch's database) against a no-op `devenv up`; then `devenv snapshot save`
+and `devenv snapshot restore` of the same data (Postgres and Redis), next to the reset figures.
 
 Run from the repo root:
 
@@ -108,6 +109,12 @@ class Bench:
         )
         return total
 
+    def snapshot_save(self) -> float:
+        return self.devenv("snapshot", "save", "--force", "bench")
+
+    def snapshot_restore(self) -> float:
+        return self.devenv("snapshot", "restore", "--yes", "bench")
+
     def switch_and_up(self, branch: str) -> float:
         return run(["git", "switch", "-q", branch], self.root, self.env) + self.devenv("up")
 
@@ -136,7 +143,7 @@ def main() -> None:
         bench.devenv("up")
         size, _, rows = bench.size().partition("|")
         print(f"database: {size}, {rows} seeded rows", flush=True)
-        times: dict[str, list[float]] = {"reset": [], "devenv": [], "compose": []}
+        times: dict[str, list[float]] = {"reset": [], "devenv": [], "compose": [], "save": [], "restore": []}
         for i in range(args.runs):
             # the two slow paths alternate which goes first; reset always runs on a stack devenv
             # brought up (the template is devenv's)
@@ -149,6 +156,13 @@ def main() -> None:
                 bench.devenv("up")
             times["reset"].append(bench.reset())
             print(f"  run {i + 1}: reset    {times['reset'][-1]:6.2f}s", flush=True)
+        for i in range(args.runs):
+            times["save"].append(bench.snapshot_save())
+            times["restore"].append(bench.snapshot_restore())
+            print(
+                f"  run {i + 1}: snapshot save {times['save'][-1]:5.2f}s, restore {times['restore'][-1]:5.2f}s",
+                flush=True,
+            )
         switch: list[float] = []
         noop: list[float] = []
         bench.switch_and_up("other")  # `other` seen once: from now on both branches have a database
@@ -162,12 +176,15 @@ def main() -> None:
             "reset": "devenv reset --yes",
             "devenv": "devenv down --volumes && devenv up",
             "compose": "compose down -v && up --wait + seed by hand",
+            "save": "devenv snapshot save (postgres + redis)",
+            "restore": "devenv snapshot restore --yes",
         }
         for key, label in labels.items():
             print(f"{label:44s} {med[key]:7.2f}s {min(times[key]):7.2f}s {max(times[key]):7.2f}s")
         print()
         print(f"compose path / reset: {med['compose'] / med['reset']:.1f}x (target: at least {TARGET:.0f}x)")
         print(f"devenv down -v + up / reset: {med['devenv'] / med['reset']:.1f}x")
+        print(f"snapshot restore / reset: {med['restore'] / med['reset']:.1f}x; database {size}, {rows} rows")
         print()
         extra = statistics.median(switch) - statistics.median(noop)
         print(f"no-op devenv up:            median {statistics.median(noop):.2f}s (n={len(noop)})")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devenv import branches, pgswap, state
+from devenv import apicheck, branches, pgswap, state
 from devenv.errors import ConfigError, NotRunningError, SeedFailedError
 
 if TYPE_CHECKING:
@@ -375,11 +375,13 @@ def changed_note() -> str:
 
 def after_ready(ready: Ready) -> str | None:
     """`up`'s hook: the branch's database in place; new data seeded; a note when the inputs
-    changed since it was seeded."""
+    changed since it was seeded. When the api's connections were ended on the way (a swap,
+    the template's copy), it must answer again, or is restarted (devenv.apicheck)."""
     ws, engine = ready.ws, ready.engine
     plan = seed_plan(ws)
     containers = _containers(ready.states)
     notes = []
+    moved = False  # the api's database connections were ended
     if POSTGRES in containers and POSTGRES in ready.services:
         where = target(ws, containers)
         pgswap.run(engine, where, pgswap.repair_sql(names(ws, plan)))
@@ -387,15 +389,20 @@ def after_ready(ready: Ready) -> str | None:
         remember(ws, branch=branches.current(ws) or "")
         if switched:
             notes.append(switched)
+            moved = True
     if plan.init and POSTGRES in containers and POSTGRES in ready.services:
         note = _keep_init_state(ws, engine, plan, containers)
         if note:
             notes.append(note)
+            moved = moved or note != init_changed_note()
     if plan.steps and all(service in ready.services and service in containers for service in plan.services):
         # (part of the stack, `up --profile redis`: seeds wait for the whole of it)
         note = _seed_if_new(ws, engine, plan, containers)
         if note:
             notes.append(note)
+            moved = moved or note != changed_note()
+    if moved:
+        notes.extend(filter(None, [apicheck.after_data_change(ws, engine)]))
     return "\n  ".join(notes) or None
 
 
@@ -467,6 +474,7 @@ def noop_notes(ws: Workspace, engine: Engine) -> list[str]:
             remember(ws, branch=branch)
             if switched:
                 notes.append(switched)
+                notes.extend(filter(None, [apicheck.after_data_change(ws, engine)]))
     stale = stale_note(ws)
     return [*notes, stale] if stale else notes
 
@@ -491,6 +499,7 @@ class SeedResult:
     steps: int
     elapsed: float
     hash: str
+    note: str | None = None
 
 
 def seed(ws: Workspace, engine: Engine) -> SeedResult:
@@ -514,7 +523,8 @@ def seed(ws: Workspace, engine: Engine) -> SeedResult:
     run_steps(ws, engine, plan, containers)
     write_record(engine, plan, containers, ws)
     keep_template(ws, engine, plan, containers)
-    return SeedResult(len(plan.steps), time.monotonic() - began, plan.hash)
+    note = apicheck.after_data_change(ws, engine)  # the template's copy ended the api's connections
+    return SeedResult(len(plan.steps), time.monotonic() - began, plan.hash, note)
 
 
 def target(ws: Workspace, containers: dict[str, str]) -> pgswap.Target:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from devenv import branches, data, pgswap
+from devenv import apicheck, branches, data, pgswap
 from devenv.errors import AbortedError, NotRunningError, SeedFailedError, UsageError
 
 if TYPE_CHECKING:
@@ -80,6 +80,10 @@ def reset(ws: Workspace, engine: Engine, services: list[str] | None, *, confirm:
     for future in futures:
         future.result()  # the first failure, in the order above
     result.elapsed = time.monotonic() - began
+    if data.POSTGRES in wanted or data.REDIS in wanted:  # the api still answers, or is restarted
+        note = apicheck.after_data_change(ws, engine)
+        if note:
+            result.notes.append(note)
     return result
 
 

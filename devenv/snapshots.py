@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from devenv import branches, data, pgswap
+from devenv import apicheck, branches, data, pgswap
 from devenv.errors import AbortedError, DevenvError, NotRunningError, SeedFailedError, UsageError
 
 if TYPE_CHECKING:
@@ -364,6 +364,8 @@ def save(ws: Workspace, engine: Engine, name: str, *, force: bool = False) -> Ou
         out = _redis(engine, containers[data.REDIS], REDIS_SAVE, name, comment(name, created, branch, seed))
         outcome.size += int(out.split()[-1]) if out.split() else 0
     outcome.elapsed = time.monotonic() - began
+    if data.POSTGRES in containers:  # the copy ended the api's connections
+        outcome.notes = list(filter(None, [apicheck.after_data_change(ws, engine)]))
     return outcome
 
 
@@ -399,6 +401,9 @@ def restore(ws: Workspace, engine: Engine, name: str, *, confirm: Callable[[str]
         _restore_redis(engine, containers[data.REDIS], name)
     outcome.size = snapshot.size
     outcome.elapsed = time.monotonic() - began
+    note = apicheck.after_data_change(ws, engine)  # the api still answers, or is restarted
+    if note:
+        outcome.notes.append(note)
     return outcome
 
 

@@ -20,5 +20,7 @@ def command() -> int:
     with context.exclusive(ws, "devenv seed"):
         result = data.seed(ws, engine)
     steps = f"{result.steps} step{'s' if result.steps != 1 else ''}"
+    if result.note:
+        console.err.print(f"[dim]{result.note}[/]")
     console.out.print(f"[ok]✔[/] {ws.name}: migrated and seeded in {result.elapsed:.1f}s ({steps})")
     return ExitCode.OK

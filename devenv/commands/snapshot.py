@@ -39,6 +39,8 @@ def save(
     engine = context.make_engine()
     with context.exclusive(ws, "devenv snapshot save"):
         done = snapshots.save(ws, engine, name, force=force)
+    for note in done.notes or []:
+        console.err.print(f"[dim]{note}[/]")
     console.out.print(
         f"[ok]✔[/] saved snapshot {name} of {ws.name} ({', '.join(done.stores)}, {_mb(done.size)}) "
         f"in {done.elapsed:.2f}s"
