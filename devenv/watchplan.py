@@ -60,7 +60,7 @@ ALWAYS_IGNORED = (
 )
 
 BURST_FILES = 50  # a batch of this many changes or more is a burst ...
-BURST_QUIET = 0.3  # ... acted on once the files have been quiet this long (seconds)
+BURST_QUIET = 1.0  # ... acted on once the files have been quiet this long (seconds)
 LONGEST_WAIT = 10.0  # but never held longer than this, even if writing never stops
 
 
