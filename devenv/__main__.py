@@ -8,6 +8,9 @@ import sys
 
 def main() -> int:
     try:
+        from devenv import logs_early
+
+        logs_early.start(sys.argv[1:])  # `devenv logs SERVICE`: the engine starts streaming now
         from devenv.cli import main as run
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\nhint: nothing had started yet\n")

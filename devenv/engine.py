@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import re
 import shlex
 import shutil
@@ -78,6 +79,9 @@ def end_all() -> None:
     happened: an interrupt can leave a process its owner never got to end)."""
     for process in list(_LIVE):
         process.end()
+    for stream in _PREFETCHED.values():
+        stream.end()
+    _PREFETCHED.clear()
 
 
 class Process:
@@ -378,6 +382,26 @@ class DockerEngine:
         their newline, each starting with its RFC 3339 time), ``sink(stream, None)`` the end
         of each stream. Called from reader threads; the caller owns the reader (``end()``)."""
         return LogReader(container, sink, follow=follow, since=since, until=until, tail=tail)
+
+    def log_stream(
+        self, container: str, *, since: str | None = None, until: str | None = None, tail: int | None = None
+    ) -> LogStream | None:
+        """A container's logs so far in one stream, stdout and stderr in the engine's order,
+        read from the Engine API on its local socket (see :class:`LogStream`); None when the
+        engine is not on a local socket devenv can open (read them with ``logs`` then)."""
+        early = _PREFETCHED.pop((container, since, until, tail), None)
+        for stale in _PREFETCHED.values():  # a guess that was not this request
+            stale.end()
+        _PREFETCHED.clear()
+        if early is not None:
+            return early
+        path = local_socket()
+        if path is None:
+            return None
+        try:
+            return LogStream(path, container, since=since, until=until, tail=tail)
+        except OSError:  # no permission, or nobody listens: the CLI path says why
+            return None
 
     def log_events(self, project: str, sink: Callable[[dict[str, Any] | None], None], since: str) -> EventFeed:
         """The project's container starts, deaths and removals since ``since`` (a docker
@@ -804,6 +828,181 @@ def _context_host() -> str | None:
         return "unix:///var/run/docker.sock" if not name or name == "default" else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+# -- the Engine API's log stream on the local socket (devenv logs' fast path) ------------------
+def _unix_time(stamp: str) -> str:
+    """A docker time (RFC 3339, UTC) as the Engine API's ``since``/``until`` take it."""
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    seconds = int(datetime.fromisoformat(whole + "+00:00").timestamp())
+    return f"{seconds}.{fraction[:9].ljust(9, '0')}"
+
+
+_PREFETCHED: dict[tuple[str, str | None, str | None, int | None], LogStream] = {}
+
+
+def prefetch_logs(container: str, tail: int | None) -> None:
+    """Start reading a container's logs before devenv knows it will want them (see
+    devenv.logs_early); ``DockerEngine.log_stream`` hands the stream over when asked for the
+    same, ``end_all`` drops it otherwise."""
+    path = local_socket()
+    if path is None:
+        return
+    try:
+        stream = LogStream(path, container, since=None, until=None, tail=tail, early=True)
+        _PREFETCHED[(container, None, None, tail)] = stream
+    except OSError:
+        return
+
+
+_STREAMS = {0: "stdout", 1: "stdout", 2: "stderr"}  # stdcopy's stream bytes (3: the engine's error)
+
+
+class LogStream:
+    """A container's logs so far, read straight from the Engine API on its local socket (what
+    `docker logs` asks for, without the CLI in between). One connection carries stdout and
+    stderr in the order the engine stored them, so one container needs no timestamps to order
+    its lines. A thread reads the socket in large pieces from the start (the engine, not
+    devenv, sets the pace); ``runs()`` takes the stream's 8-byte frame headers off and yields
+    ("stdout" | "stderr", bytes), consecutive frames of one stream joined. ``failure()`` says
+    why the logs could not be read; ``end()`` closes the connection (the engine stops)."""
+
+    def __init__(
+        self, path: str, container: str, *, since: str | None, until: str | None, tail: int | None, early: bool = False
+    ) -> None:
+        query = "stdout=1&stderr=1"
+        query += f"&since={_unix_time(since)}" if since else ""
+        query += f"&until={_unix_time(until)}" if until else ""
+        query += f"&tail={tail}" if tail is not None else ""
+        url = f"/containers/{container}/logs?{query}"  # names and ids need no quoting
+        # the command a user would run to see the same, for an error's hint
+        self.command = ["docker", "logs", *(["--tail", str(tail)] if tail is not None else []), container]
+        _echo(["GET", f"unix://{path}{url}", *(["(started early)"] if early else [])])
+        self._problem: str | None = None
+        # bounded: a slow reader of devenv's output (a pager) holds the engine back, not memory
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
+        self._closed = False
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._socket.connect(path)
+            # HTTP/1.0: the engine sends the body as it is and closes the connection at its end
+            # (no chunked encoding to take apart: one chunk per log line)
+            self._socket.sendall(f"GET {url} HTTP/1.0\r\nHost: docker\r\nUser-Agent: devenv\r\n\r\n".encode())
+        except OSError:
+            self._socket.close()
+            raise
+        self._thread = threading.Thread(target=self._read, name="devenv-log-stream", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            while chunk := self._socket.recv(1 << 18, socket.MSG_WAITALL):
+                self._put(chunk)
+        except OSError:  # closed by end()
+            pass
+        finally:
+            self._put(None)
+
+    def _put(self, chunk: bytes | None) -> None:
+        while not self._closed:
+            try:
+                self._chunks.put(chunk, timeout=0.2)
+            except queue.Full:
+                continue
+            return
+
+    def _next(self) -> bytes | None:
+        while True:  # a timeout now and then lets Ctrl-C through at once
+            try:
+                return self._chunks.get(timeout=0.5)
+            except queue.Empty:
+                continue
+
+    def runs(self) -> Iterator[tuple[str, bytes]]:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self._next()
+            if chunk is None:
+                self._problem = "the engine closed the connection before answering"
+                return
+            data += chunk
+        head, _, data = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = lines[0].split(" ", 2)
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        if len(status) < 2 or status[1] != "200":
+            while (chunk := self._next()) is not None:
+                data += chunk
+            try:
+                message = json.loads(data)["message"]
+            except (ValueError, KeyError, TypeError):
+                message = data.decode("utf-8", "replace").strip() or lines[0]
+            self._problem = f"Error response from daemon: {message}"
+            return
+        kind = headers.get("content-type", "")
+        raw = kind == "application/vnd.docker.raw-stream" and _api(headers.get("api-version", "")) >= (1, 42)
+        if raw or (kind != "application/vnd.docker.multiplexed-stream" and not _framed(data)):
+            # a container with a TTY: one stream, no frames (an API before 1.42 does not say)
+            while data:
+                yield "stdout", data
+                data = self._next() or b""
+            return
+        yield from self._frames(data)
+
+    def _frames(self, data: bytes) -> Iterator[tuple[str, bytes]]:
+        number = int.from_bytes
+        while True:
+            size, pos, current = len(data), 0, -1
+            parts: list[bytes] = []
+            while pos + 8 <= size:
+                end = pos + 8 + number(data[pos + 4 : pos + 8], "big")
+                if end > size:
+                    break
+                stream = data[pos]
+                if stream != current:
+                    if parts:
+                        yield _STREAMS[current], b"".join(parts)
+                        parts = []
+                    if stream not in _STREAMS:  # the engine's own error, mid-stream
+                        self._problem = data[pos + 8 : end].decode("utf-8", "replace").strip()
+                        pos = end
+                        continue
+                    current = stream
+                parts.append(data[pos + 8 : end])
+                pos = end
+            if parts:
+                yield _STREAMS[current], b"".join(parts)
+            data = data[pos:]
+            chunk = self._next()
+            if chunk is None:
+                break
+            data = data + chunk if data else chunk
+        if data and self._problem is None:
+            self._problem = "the engine ended the log stream in the middle of a line"
+
+    def failure(self) -> DevenvError | None:
+        """Why the logs could not be read (read after ``runs()``); None when they could."""
+        if self._problem is None:
+            return None
+        return _translate(subprocess.CalledProcessError(1, self.command, stderr=self._problem))
+
+    def end(self) -> None:
+        self._closed = True
+        try:
+            self._socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._socket.close()
+        self._thread.join(timeout=2)
+
+
+def _api(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+
+
+def _framed(data: bytes) -> bool:
+    """Whether a body starts like a multiplexed one (a stream byte, then three zero bytes)."""
+    return len(data) < 8 or (data[0] in (0, 1, 2, 3) and data[1:4] == b"\0\0\0")
 
 
 # -- short Engine API requests on the local socket (no docker process for a question) -------

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, BinaryIO
 
-    from devenv.logs import LogFeed
+    from devenv.logs import LogFeed, LogStream
     from devenv.readiness import Tracker
 
 
@@ -36,6 +36,9 @@ class Engine(Protocol):
         until: str | None = None,
         tail: int | None = None,
     ) -> LogFeed: ...
+    def log_stream(
+        self, container: str, *, since: str | None = None, until: str | None = None, tail: int | None = None
+    ) -> LogStream | None: ...
     def log_events(self, project: str, sink: Callable[[dict[str, Any] | None], None], since: str) -> LogFeed: ...
     def image_exists(self, tag: str) -> bool: ...
     def port_holder(self, port: int) -> str | None: ...

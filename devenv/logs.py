@@ -368,6 +368,16 @@ class Renderer:
             return "".join([prefix + raw.partition(" ")[2].removesuffix("\r") + "\n" for raw in raws]), False
         return "".join([raw.partition(" ")[2].removesuffix("\r") + "\n" for raw in raws]), stream != "stdout"
 
+    def block(self, service: str, stream: str, text: str) -> tuple[str, bool]:
+        """Whole lines of one stream without times (each ending in a newline) rendered at
+        once, as ``batch`` renders them line by line (``simple`` only): no object per line,
+        the prefix put in with one ``replace``."""
+        text = text.replace("\r\n", "\n")
+        if self.prefix:
+            prefix = self._prefix(service, stream)
+            return prefix + text[:-1].replace("\n", "\n" + prefix) + "\n", False
+        return text, stream != "stdout"
+
     def __call__(self, record: Record) -> tuple[str, bool]:
         if self.as_json:
             return self._json(record), False
@@ -430,6 +440,15 @@ class Renderer:
 class LogFeed(Protocol):
     """A `docker logs` or `docker events` process devenv started (engine.LogReader/EventFeed)."""
 
+    def failure(self) -> DevenvError | None: ...
+    def end(self) -> None: ...
+
+
+class LogStream(Protocol):
+    """One container's logs so far as the engine stored them (engine.LogStream): runs of
+    ("stdout" | "stderr", bytes) in order, no times."""
+
+    def runs(self) -> Iterator[tuple[str, bytes]]: ...
     def failure(self) -> DevenvError | None: ...
     def end(self) -> None: ...
 
@@ -520,6 +539,41 @@ def read_batches(
     finally:
         for reader in readers:
             reader.end()
+
+
+def read_stream(
+    stream: LogStream,
+    service: str,
+    render: Renderer,
+    *,
+    missing: Callable[[str], None] | None = None,
+) -> Generator[tuple[str, bool], None, None]:
+    """One container's logs so far from the engine's single stream, rendered a block at a time
+    (``render.simple`` only): the fast way for `devenv logs SERVICE` off a terminal. The same
+    text as :func:`read_batches` renders, without a record per line; the lines come in the
+    order the engine stored them (as `docker logs` and Compose show them), where the other way
+    orders them by their times. A line is assembled per stream, as the engine may store a long
+    one in pieces. A container that is gone is named to ``missing``; any other failure raises.
+    The connection is closed when the iterator is."""
+    rest = {"stdout": b"", "stderr": b""}
+    try:
+        for name, data in stream.runs():
+            data = rest[name] + data if rest[name] else data
+            cut = data.rfind(b"\n") + 1
+            rest[name] = data[cut:]
+            if cut:
+                yield render.block(service, name, data[:cut].decode("utf-8", "replace"))
+        for name, data in rest.items():
+            if data:
+                yield render.block(service, name, data.decode("utf-8", "replace") + "\n")
+        problem = stream.failure()
+        if problem is not None:
+            if "no such container" not in (problem.details or problem.message).lower():
+                raise problem
+            if missing is not None:
+                missing(service)
+    finally:
+        stream.end()
 
 
 @dataclass

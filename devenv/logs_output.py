@@ -120,6 +120,11 @@ def show(
         def missing(service: str) -> None:
             err.write(f"note: {service} has no container (`devenv up` starts it)\n")
 
+        if renderer.simple and len(containers) == 1:  # one container: no merge, no times needed
+            (service, name), stream = containers[0], None
+            stream = engine.log_stream(name, since=view.since, until=view.until, tail=view.tail)
+            if stream is not None:
+                return _write_batches(logs.read_stream(stream, service, renderer, missing=missing), out, err)
         return _write_batches(logs.read_batches(engine, project, options, renderer, missing=missing), out, err)
     source = logs.Follower(engine, project, options).records() if view.follow else logs.read(engine, project, options)
     try:
@@ -142,12 +147,18 @@ def show(
     return ExitCode.OK
 
 
-def _write_batches(source: Generator[list[logs.Record], None, None], out: TextIO, err: TextIO) -> int:
-    """The fast way for what was printed so far, unfiltered: lines rendered by the readers'
-    threads, written a batch at a time."""
+def _write_batches(
+    source: Generator[list[logs.Record], None, None] | Generator[tuple[str, bool], None, None],
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """The fast way for what was printed so far, unfiltered: lines rendered ahead (by the
+    readers' threads, or a block at a time from one stream), written a batch at a time."""
     try:
         for batch in source:
-            if any(record.to_stderr for record in batch):
+            if isinstance(batch, tuple):  # a rendered block: (text, to stderr)
+                (err if batch[1] else out).write(batch[0])
+            elif any(record.to_stderr for record in batch):
                 for record in batch:
                     (err if record.to_stderr else out).write(record.text)
             else:

@@ -169,6 +169,12 @@ class FakeEngine:
         self.feeds = [*getattr(self, "feeds", []), feed]
         return feed
 
+    def log_stream(self, container: str, *, since=None, until=None, tail=None):
+        """``streams[container]``: the one stream to hand over; none: the engine is not on a
+        local socket (None), and `logs()` is used."""
+        self.calls.append(("log_stream", container, since, until, tail))
+        return getattr(self, "streams", {}).get(container)
+
     def log_events(self, project: str, sink, since: str) -> FakeFeed:
         self.calls.append(("log_events", project))
         self.event_sink = sink

@@ -159,11 +159,34 @@ def test_filters_and_formats_on_real_output(project):
 
 
 def test_200000_lines_arrive_once_each_in_order(project):
-    root, env = project({"bulk": _service("seq 200000; echo done; sleep infinity")})
-    assert _printed(f"{env['DEVENV_PROJECT_NAME']}-bulk-1", "done", timeout=60)
-    result = run_devenv("logs", "bulk", "--no-prefix", cwd=root, env=env)
+    mixed = 'i=0; while [ $i -lt 3000 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done; sleep infinity'
+    root, env = project({"bulk": _service("seq 200000; echo done; sleep infinity"), "mixed": _service(mixed)})
+    name = env["DEVENV_PROJECT_NAME"]
+    assert _printed(f"{name}-bulk-1", "done", timeout=60)
+
+    def mixed_printed() -> bool:
+        out = subprocess.run(["docker", "logs", f"{name}-mixed-1"], capture_output=True, text=True)
+        return "out 2999\n" in out.stdout and "err 2999\n" in out.stderr
+
+    assert wait_for(mixed_printed, timeout=60, interval=0.2)
+    # one service off a terminal: one stream from the engine, asked for as devenv starts
+    result = run_devenv("logs", "bulk", "--no-prefix", cwd=root, env={**env, "DEVENV_DEBUG": "1"})
     assert result.returncode == 0, result.stderr
     assert result.stdout == "".join(f"{n}\n" for n in range(1, 200001)) + "done\n"
+    asked = [line for line in result.stderr.splitlines() if "/logs?" in line]
+    assert len(asked) == 1 and f"/containers/{name}-bulk-1/logs?" in asked[0]
+    assert asked[0].endswith("(started early)")  # the request made as devenv started was the one used
+    tail = run_devenv("logs", "bulk", "--tail", "2", cwd=root, env=env)
+    assert tail.stdout == "bulk | 200000\nbulk | done\n"
+    # stdout and stderr of one container stay apart, each in its order, none lost
+    both = run_devenv("logs", "mixed", cwd=root, env=env)
+    lines = both.stdout.splitlines()
+    assert [line for line in lines if line.startswith("mixed | ")] == [f"mixed | out {i}" for i in range(3000)]
+    assert [line for line in lines if line.startswith("mixed ! ")] == [f"mixed ! err {i}" for i in range(3000)]
+    assert len(lines) == 6000
+    apart = run_devenv("logs", "mixed", "--no-prefix", cwd=root, env=env)
+    assert apart.stdout == "".join(f"out {i}\n" for i in range(3000))
+    assert apart.stderr == "".join(f"err {i}\n" for i in range(3000))
 
 
 def test_follow_survives_restart_crash_recreate_and_a_late_start_then_ctrl_c_ends_it(project):

@@ -355,3 +355,162 @@ def test_tail_lines_for_ups_diagnosis_merges_streams_and_raises_what_docker_said
 
     with pytest.raises(EngineError, match="No such container"):
         logs.tail_lines(Failing(), "p-db-1", 15)
+
+
+# -- one container as one stream (the fast way off a terminal) -------------------------------
+class FakeStream:
+    """engine.LogStream's part: runs of (stream, bytes) as the engine stored them."""
+
+    def __init__(self, runs: list[tuple[str, bytes]], problem=None) -> None:
+        self._runs = runs
+        self.problem = problem
+        self.ended = False
+
+    def runs(self):
+        yield from self._runs
+
+    def failure(self):
+        return self.problem
+
+    def end(self) -> None:
+        self.ended = True
+
+
+LINES = [
+    ("stdout", "starting"),
+    ("stderr", "warn: slow disk"),
+    ("stdout", '{"level":"info","msg":"hi"}'),
+    ("stdout", "crlf line\r"),
+    ("stdout", "ünïcödé ✓"),
+    ("stderr", "Traceback (most recent call last):"),
+    ("stderr", "  boom"),
+    ("stdout", ""),
+    ("stdout", "last"),
+]
+
+
+def _split(data: bytes, sizes: list[int]) -> list[bytes]:
+    pieces, pos = [], 0
+    for size in sizes:
+        pieces.append(data[pos : pos + size])
+        pos += size
+    return [*pieces, data[pos:]] if data[pos:] else pieces
+
+
+def _as_stream(lines: list[tuple[str, str]], cuts: list[int]) -> FakeStream:
+    """The lines as the engine streams them: consecutive lines of a stream in one run, each
+    run cut into pieces (in the middle of lines and of UTF-8 characters)."""
+    runs: list[tuple[str, bytes]] = []
+    for stream, text in lines:
+        data = text.encode() + b"\n"
+        if runs and runs[-1][0] == stream:
+            runs[-1] = (stream, runs[-1][1] + data)
+        else:
+            runs.append((stream, data))
+    return FakeStream([(stream, piece) for stream, data in runs for piece in _split(data, cuts)])
+
+
+def _both_ways(lines, view: LogsView, cuts: list[int]) -> tuple[tuple[str, str], tuple[str, str]]:
+    """(out, err) of `show` the line-by-line way and the one-stream way, on the same lines."""
+    found = []
+    for fast in (False, True):
+        engine = FakeEngine()
+        engine.log_lines = {"p-api-1": [(s, f"{T}{i:09d}Z {text}") for i, (s, text) in enumerate(lines, 1)]}
+        if fast:
+            engine.streams = {"p-api-1": _as_stream(lines, cuts)}
+        out, err = io.StringIO(), io.StringIO()
+        assert show(engine, "p", ["api", "db"], ("api",), view, containers=(("api", "p-api-1"),), out=out, err=err) == 0
+        assert [c[0] for c in engine.calls] == (["log_stream"] if fast else ["log_stream", "logs"])
+        found.append((out.getvalue(), err.getvalue()))
+    return found[0], found[1]
+
+
+@pytest.mark.parametrize("cuts", [[], [1], [3, 5, 7], [len("ünï".encode()) - 1, 2, 1]])
+@pytest.mark.parametrize("prefix", [True, False])
+def test_one_container_read_as_one_stream_prints_what_the_line_by_line_way_prints(cuts, prefix):
+    slow, fast = _both_ways(LINES, LogsView(prefix=prefix), cuts)
+    assert fast == slow
+    if prefix:
+        assert fast[0].splitlines()[:2] == ["api | starting", "api ! warn: slow disk"]
+        assert "api | crlf line\n" in fast[0] and "api | \n" in fast[0]
+    else:
+        assert (
+            fast[0].startswith("starting\n")
+            and fast[1] == "warn: slow disk\nTraceback (most recent call last):\n  boom\n"
+        )
+
+
+def test_a_last_line_without_a_newline_is_still_a_line():
+    stream = FakeStream([("stdout", b"one\ntwo"), ("stderr", b"err")])
+    render = logs.Renderer(["api"])
+    assert list(logs.read_stream(stream, "api", render)) == [
+        ("api | one\n", False),
+        ("api | two\n", False),
+        ("api ! err\n", False),
+    ]
+    assert stream.ended
+
+
+def test_a_line_the_engine_stored_in_pieces_is_one_line():
+    # the engine keeps a line longer than 16 KiB as pieces; each stream's pieces are joined
+    stream = FakeStream([("stdout", b"x" * 5), ("stderr", b"e\n"), ("stdout", b"y" * 5 + b"\n")])
+    text = "".join(text for text, _ in logs.read_stream(stream, "api", logs.Renderer(["api"])))
+    assert text == "api ! e\napi | xxxxxyyyyy\n"
+
+
+def test_one_stream_a_gone_container_is_a_note_and_other_failures_raise():
+    from devenv.errors import EngineError
+
+    engine = FakeEngine()
+    gone = EngineError("docker failed: Error response from daemon: No such container: p-api-1")
+    engine.streams = {"p-api-1": FakeStream([], gone)}
+    out, err = io.StringIO(), io.StringIO()
+    assert show(engine, "p", ["api"], ("api",), LogsView(), containers=(("api", "p-api-1"),), out=out, err=err) == 0
+    assert (out.getvalue(), err.getvalue()) == ("", "note: api has no container (`devenv up` starts it)\n")
+    broken = FakeStream(
+        [("stdout", b"one\n")], EngineError("docker failed: configured logging driver does not support reading")
+    )
+    engine.streams = {"p-api-1": broken}
+    with pytest.raises(EngineError, match="logging driver"):
+        show(engine, "p", ["api"], ("api",), LogsView(), containers=(("api", "p-api-1"),), out=io.StringIO(), err=err)
+    assert broken.ended
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        LogsView(timestamps=True),
+        LogsView(as_json=True),
+        LogsView.from_options(grep="x"),
+        LogsView.from_options(level="warn"),
+    ],
+)
+def test_times_json_and_filters_read_line_by_line(view):
+    engine = FakeEngine()
+    engine.log_lines = {"p-api-1": [("stdout", f"{T}000000001Z x warn")]}
+    engine.streams = {"p-api-1": FakeStream([("stdout", b"x warn\n")])}
+    show(engine, "p", ["api"], ("api",), view, containers=(("api", "p-api-1"),), out=io.StringIO(), err=io.StringIO())
+    assert engine.called("log_stream") == [] and len(engine.called("logs")) == 1
+
+
+def test_several_services_are_merged_by_time_not_read_as_one_stream():
+    engine = FakeEngine()
+    engine.log_lines = {"p-api-1": [("stdout", f"{T}000000002Z a")], "p-db-1": [("stdout", f"{T}000000001Z d")]}
+    engine.streams = {"p-api-1": FakeStream([("stdout", b"a\n")]), "p-db-1": FakeStream([("stdout", b"d\n")])}
+    out = io.StringIO()
+    containers = (("api", "p-api-1"), ("db", "p-db-1"))
+    show(engine, "p", ["api", "db"], ("api", "db"), LogsView(), containers=containers, out=out, err=io.StringIO())
+    assert out.getvalue() == "db  | d\napi | a\n" and engine.called("log_stream") == []
+
+
+def test_a_terminal_gets_records_line_by_line():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    engine = FakeEngine()
+    engine.log_lines = {"p-api-1": [("stdout", f"{T}000000001Z hello")]}
+    engine.streams = {"p-api-1": FakeStream([("stdout", b"hello\n")])}
+    out = Terminal()
+    show(engine, "p", ["api"], ("api",), LogsView(), containers=(("api", "p-api-1"),), out=out, err=io.StringIO())
+    assert engine.called("log_stream") == [] and out.getvalue().endswith("hello\n")
