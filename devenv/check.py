@@ -8,6 +8,7 @@ here talks to Docker; ``--scan`` runs Trivy, when it is installed, on the built 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -452,23 +453,79 @@ def as_json(findings: list[Finding], scan: dict[str, Any] | None = None) -> dict
 
 
 TRIVY_INSTALL = (
-    "Trivy is not installed: see https://trivy.dev (e.g. `brew install trivy`, or the aquasecurity "
-    "apt/rpm repository, or its install script), then run `devenv check --scan` again"
+    "Trivy is not installed: see https://trivy.dev for its packages (e.g. `brew install trivy`, "
+    "the aquasecurity apt/rpm repository, or its install script), then run `devenv check --scan` again"
 )
+# JSON report (SchemaVersion 2), vulnerabilities only, HIGH and CRITICAL: trivy exits 0 after a
+# scan whatever it found, and non-zero only when it could not scan (no database, no image)
+TRIVY_ARGS = ("image", "--quiet", "--format", "json", "--scanners", "vuln", "--severity", "HIGH,CRITICAL")
+SHOWN = 20  # vulnerabilities printed per image (--json has them all)
 
 
 def scan(images: list[str], which: Any = shutil.which) -> dict[str, Any]:
-    """Trivy on each image (HIGH and CRITICAL vulnerabilities); says how to install it when missing."""
+    """Trivy on each image (HIGH and CRITICAL vulnerabilities); says how to install it when missing.
+    ``failed``: an image has one, or Trivy could not scan it."""
     trivy = which("trivy")
     if trivy is None:
         return {"ran": False, "failed": False, "note": TRIVY_INSTALL, "images": []}
     results = []
     for image in images:
-        done = subprocess.run(
-            [trivy, "image", "--quiet", "--severity", "HIGH,CRITICAL", "--exit-code", "1", image],
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-        results.append({"image": image, "exit_code": done.returncode, "output": done.stdout + done.stderr})
-    return {"ran": True, "failed": any(r["exit_code"] != 0 for r in results), "note": "", "images": results}
+        done = subprocess.run([trivy, *TRIVY_ARGS, image], check=False, capture_output=True, text=True)
+        results.append(read_report(image, done.returncode, done.stdout, done.stderr))
+    failed = any(r["error"] or r["vulnerabilities"] for r in results)
+    return {"ran": True, "failed": failed, "note": "", "images": results}
+
+
+def read_report(image: str, code: int, stdout: str, stderr: str) -> dict[str, Any]:
+    """One image's result from Trivy's JSON report (`trivy image --format json`:
+    ``Results[].Vulnerabilities[]`` with ``VulnerabilityID``, ``PkgName``, ``InstalledVersion``,
+    ``FixedVersion``, ``Severity``; a Result without vulnerabilities has no such key).
+    ``error``: why Trivy could not scan (its exit code is not 0, or it printed no report)."""
+    report: Any = None
+    if code == 0:
+        try:
+            report = json.loads(stdout)
+        except ValueError:
+            report = None
+    if isinstance(report, list):  # Trivy before 0.20: the Results list itself
+        report = {"Results": report}
+    if not isinstance(report, dict):
+        said = [line.strip() for line in (stderr or stdout).splitlines() if line.strip()]
+        error = said[-1] if said else f"trivy exited with code {code} and printed no report"
+        return {"image": image, "exit_code": code, "error": error, "vulnerabilities": []}
+    found = []
+    for result in report.get("Results") or []:
+        for item in result.get("Vulnerabilities") or []:
+            found.append(
+                {
+                    "id": str(item.get("VulnerabilityID", "")),
+                    "package": str(item.get("PkgName", "")),
+                    "installed": str(item.get("InstalledVersion", "")),
+                    "fixed": str(item.get("FixedVersion") or ""),
+                    "severity": str(item.get("Severity", "")),
+                    "target": str(result.get("Target", "")),
+                }
+            )
+    order = {"CRITICAL": 0, "HIGH": 1}
+    found.sort(key=lambda v: (order.get(v["severity"], 2), v["package"], v["id"]))
+    return {"image": image, "exit_code": code, "error": "", "vulnerabilities": found}
+
+
+def describe_scan(result: dict[str, Any], shown: int = SHOWN) -> tuple[bool, str, list[str]]:
+    """(ok, headline, detail lines) for one image's scan, as `devenv check` prints it."""
+    image = result["image"]
+    if result["error"]:
+        return False, f"trivy could not scan {image}: {result['error']}", []
+    found = result["vulnerabilities"]
+    if not found:
+        return True, f"trivy {image}: no HIGH or CRITICAL vulnerabilities", []
+    critical = sum(v["severity"] == "CRITICAL" for v in found)
+    headline = f"trivy {image}: {len(found)} HIGH or CRITICAL vulnerabilities ({critical} CRITICAL)"
+    lines = [
+        f"{v['severity']} {v['id']} {v['package']} {v['installed']}: "
+        + (f"fixed in {v['fixed']}" if v["fixed"] else "no fix yet")
+        for v in found[:shown]
+    ]
+    if len(found) > shown:
+        lines.append(f"… and {len(found) - shown} more (`devenv check --scan --json` lists them all)")
+    return False, headline, lines

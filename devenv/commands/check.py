@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,7 +46,6 @@ def command(
     api = ws.project.config.api
     spec = ws.compose.compose["services"].get(API, {}) if API in ws.compose.services else {}
     build = spec.get("build")
-    images = [spec["image"]] if spec.get("image") else []
     if isinstance(build, dict):
         build_context = root / str(build.get("context", "."))
         dockerfile = build_context / str(build.get("dockerfile", "Dockerfile"))
@@ -56,7 +55,7 @@ def command(
         console.out.print("nothing to check: the project builds no image (no api build, no Dockerfile)")
         return ExitCode.OK
     findings = check.lint(dockerfile, build_context, root=root, target=api.build.target, health_path=api.health_path)
-    scanned = check.scan([i for i in images if i]) if scan else None
+    scanned = _scan(ws) if scan else None
     probed = None
     if health:
         from devenv import healthprobe
@@ -94,16 +93,57 @@ def command(
             if not scanned["ran"]:
                 console.out.print(f"[warn]![/] {escape(scanned['note'])}")
             for result in scanned["images"]:
-                ok = result["exit_code"] == 0
-                console.out.print(f"{'[ok]✔[/]' if ok else MARK['error']} trivy {escape(result['image'])}")
-                if not ok:
-                    console.out.print(escape(result["output"].rstrip()))
+                ok, headline, lines = check.describe_scan(result)
+                console.out.print(f"{'[ok]✔[/]' if ok else MARK['error']} {escape(headline)}")
+                for line in lines:
+                    console.out.print(f"  {escape(line)}")
+                if result.get("fix"):
+                    console.out.print(f"  [dim]fix:[/] {escape(result['fix'])}")
         if probed is not None and probed.ok is not False:
             mark = "[ok]✔[/]" if probed.ok else "[warn]![/]"
             what = "" if probed.ok else "health path not probed: "
             console.out.print(f"{mark} {what}{escape(probed.detail)} (a throwaway copy of the stack)")
         errors = sum(f.severity == "error" for f in findings)
         warnings = len(findings) - errors
-        console.out.print(f"[dim]{errors} error(s), {warnings} warning(s)[/]" if findings else "[ok]✔[/] no findings")
+        scan_failed = bool(scanned and scanned["failed"])
+        if findings:
+            failed_scan = "; the scan failed" if scan_failed else ""
+            console.out.print(f"[dim]{errors} error(s), {warnings} warning(s){failed_scan}[/]")
+        else:
+            console.out.print("[err]✖[/] no findings, but the scan failed" if scan_failed else "[ok]✔[/] no findings")
     bad = check.failed(findings) or bool(scanned and scanned["failed"])
     return ExitCode.CHECKS_FAILED if bad else ExitCode.OK
+
+
+def _scan(ws: Any) -> dict[str, Any]:
+    """Trivy on the image of every service that builds one (the api, and compose_files
+    services with `build:`); an image not built yet is a failed scan that says how to build it."""
+    import shutil
+
+    from devenv import check
+    from devenv.plan import image_tag
+
+    if shutil.which("trivy") is None:
+        return check.scan([])  # says how to install it
+    services = ws.compose.compose.get("services") or {}
+    images = [image_tag(ws, name) for name in ws.compose.services if "build" in (services.get(name) or {})]
+    if not images:
+        return {"ran": False, "failed": False, "note": "nothing to scan: no service builds an image", "images": []}
+    engine = context.make_engine()
+    built = [image for image in images if engine.image_exists(image)]
+    scanned = check.scan(built)
+    if not scanned["ran"]:
+        return scanned
+    for image in images:
+        if image not in built:
+            scanned["images"].append(
+                {
+                    "image": image,
+                    "exit_code": None,
+                    "error": "the image is not built",
+                    "vulnerabilities": [],
+                    "fix": "`devenv up` builds it; then run `devenv check --scan` again",
+                }
+            )
+            scanned["failed"] = True
+    return scanned

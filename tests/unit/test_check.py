@@ -4,12 +4,15 @@ found exactly once, on its line; the example project is clean."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from devenv import check, cli
+from devenv.commands import context
+from tests.conftest import FakeEngine
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "test_check"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop"
@@ -118,16 +121,63 @@ def test_scan_says_how_to_install_trivy_when_missing(capsys, tmp_path, monkeypat
     assert "! Trivy is not installed: see https://trivy.dev" in out
 
 
-def test_scan_runs_trivy_on_the_api_image(tmp_path):
-    trivy = tmp_path / "bin" / "trivy"
-    trivy.parent.mkdir()
-    trivy.write_text('#!/bin/sh\necho "scanned $*"\ncase "$*" in *bad:1) exit 1;; esac\nexit 0\n')
-    trivy.chmod(0o755)
-    which = {"trivy": str(trivy)}.get
-    result = check.scan(["good:1", "bad:1"], which=which)
+TRIVY = Path(__file__).resolve().parents[1] / "fixtures" / "fake_trivy" / "trivy"
+
+
+def test_scan_reads_trivys_json_report():
+    result = check.scan(["shop-clean:1", "shop-api:devenv", "shop-missing:1"], which={"trivy": str(TRIVY)}.get)
     assert result["ran"] and result["failed"]
-    assert [r["exit_code"] for r in result["images"]] == [0, 1]
-    assert "image --quiet --severity HIGH,CRITICAL --exit-code 1 good:1" in result["images"][0]["output"]
+    clean, vulnerable, missing = result["images"]
+    assert (clean["error"], clean["vulnerabilities"]) == ("", [])
+    assert vulnerable["error"] == ""
+    assert [
+        (v["severity"], v["id"], v["package"], v["installed"], v["fixed"]) for v in vulnerable["vulnerabilities"]
+    ] == [
+        ("CRITICAL", "CVE-2099-1002", "busybox", "1.36.1-r29", ""),
+        ("HIGH", "GHSA-0000-0000-0001", "cross-spawn", "7.0.3", "7.0.5, 6.0.6"),
+        ("HIGH", "CVE-2099-1001", "libssl3", "3.3.2-r0", "3.3.2-r1"),
+    ]
+    assert vulnerable["vulnerabilities"][1]["target"] == "Node.js"
+    assert missing["exit_code"] == 1
+    assert missing["error"].endswith('unable to find the specified image "shop-missing:1"')
+    assert check.scan(["shop-clean:1"], which={"trivy": str(TRIVY)}.get)["failed"] is False
+
+
+def test_a_scan_that_printed_no_report_is_an_error_not_a_clean_image():
+    assert check.read_report("x:1", 0, "not json", "")["error"] == "not json"
+    assert check.read_report("x:1", 2, "", "")["error"] == "trivy exited with code 2 and printed no report"
+    old = check.read_report("x:1", 0, '[{"Target": "x", "Vulnerabilities": [{"VulnerabilityID": "CVE-1"}]}]', "")
+    assert [v["id"] for v in old["vulnerabilities"]] == ["CVE-1"]  # Trivy before 0.20: a bare list
+
+
+def test_scan_prints_each_vulnerability_and_exits_60(capsys, tmp_path, monkeypatch):
+    root = shutil.copytree(FIXTURES / "root_user", tmp_path / "p")
+    monkeypatch.setenv("PATH", f"{TRIVY.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("DEVENV_PROJECT_NAME", "shop")
+    monkeypatch.setattr(context, "make_engine", lambda: FakeEngine(images={"shop-api:devenv"}))
+    assert cli.main(["-C", str(root), "check", "--scan"]) == 60
+    out = capsys.readouterr().out.splitlines()
+    at = out.index("✖ trivy shop-api:devenv: 3 HIGH or CRITICAL vulnerabilities (1 CRITICAL)")
+    assert out[at + 1 : at + 4] == [
+        "  CRITICAL CVE-2099-1002 busybox 1.36.1-r29: no fix yet",
+        "  HIGH GHSA-0000-0000-0001 cross-spawn 7.0.3: fixed in 7.0.5, 6.0.6",
+        "  HIGH CVE-2099-1001 libssl3 3.3.2-r0: fixed in 3.3.2-r1",
+    ]
+    assert out[-1] == "0 error(s), 1 warning(s); the scan failed"
+    assert cli.main(["-C", str(root), "check", "--scan", "--json"]) == 60
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["scan"]["images"][0]["vulnerabilities"][0]["id"] == "CVE-2099-1002"
+
+
+def test_scan_of_an_image_not_built_says_how_to_build_it(capsys, tmp_path, monkeypatch):
+    root = shutil.copytree(FIXTURES / "root_user", tmp_path / "p")
+    monkeypatch.setenv("PATH", f"{TRIVY.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("DEVENV_PROJECT_NAME", "shop")
+    monkeypatch.setattr(context, "make_engine", lambda: FakeEngine(images=set()))
+    assert cli.main(["-C", str(root), "check", "--scan"]) == 60
+    out = capsys.readouterr().out
+    assert "✖ trivy could not scan shop-api:devenv: the image is not built\n" in out
+    assert "  fix: `devenv up` builds it; then run `devenv check --scan` again" in out
 
 
 def test_switching_back_to_root_counts_as_root():
