@@ -7,10 +7,12 @@ const log = require('./log');
 const { connectRedis, closeClients } = require('./clients');
 const { HttpError, sendJson } = require('./http');
 const { health } = require('./health');
+const { hello } = require('./hello');
 const { createSignup, getSignup, ensureSchemaWithRetry } = require('./signups');
 
 // [method, path pattern, handler(req, res, ...captures)]
 const routes = [
+  ['GET', /^\/$/, hello],
   ['GET', /^\/health$/, health],
   ['POST', /^\/signups$/, createSignup],
   ['GET', /^\/signups\/(\d+)$/, getSignup],
