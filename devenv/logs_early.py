@@ -1,27 +1,40 @@
-"""`devenv logs SERVICE` off a terminal: ask the engine for the container's logs the moment
-devenv starts, before the CLI and the project are loaded (a few tenths of a second of Python
-on a small machine), so the engine is already streaming them meanwhile.
+"""What `devenv logs` can know before the project is loaded, so the common case starts fast.
 
-Only a head start, never a decision: the command then runs as always (devenv.yaml read and
-checked, the service and its container resolved from the project) and asks the engine for
-that container's logs; :meth:`devenv.engine.DockerEngine.log_stream` hands over the stream
-started here only when it is that same request, and drops it otherwise. The guess reads
-the compose file the last devenv command rendered (``.devenv/compose.yaml``): its project
-name and the service's ``container_name``, if it sets one.
+Two things, both checked before use:
 
-Only the plain form is guessed: ``devenv [-C DIR] logs SERVICE [--tail N] [--no-prefix]``
-with stdout not a terminal (what ``logs_output.show`` reads as one stream). Standard library
-and ``devenv.engine`` only: this runs before anything else is imported.
+* **the project's names, remembered** (:func:`remember`, :func:`recall`): a full `devenv logs`
+  writes the project name and each service's container to ``.devenv/logs.json`` with the
+  size, modification time and inode of the files they came from (devenv.yaml and its
+  ``compose_files``), the devenv version and ``DEVENV_PROJECT_NAME``. The next one uses them
+  when all of that is unchanged, instead of loading and validating the whole project (most
+  of devenv's start-up: pydantic, the profiles, the compose assembly); anything changed, or a
+  service it does not know, and the project is loaded as always (and remembered again).
+* **a head start** (:func:`start`): ``devenv [-C DIR] logs SERVICE [--tail N] [--no-prefix]``
+  with stdout not a terminal is read as one stream (see ``logs_output.show``); the request
+  for it is sent to the engine the moment devenv starts, before the CLI is imported, so the
+  engine streams while Python starts. Only a head start, never a decision: the command then
+  resolves the container as always and :meth:`devenv.engine.DockerEngine.log_stream` hands
+  the early stream over only when it is that same request, and drops it otherwise. The guess
+  comes from the remembered names, else from the compose file the last devenv command
+  rendered (``.devenv/compose.yaml``: its ``name:`` and the service's ``container_name``).
+
+Standard library, ``devenv.state`` and ``devenv.engine`` only: this runs before anything
+else is imported.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from devenv import __version__
+
 CONFIG_NAME = "devenv.yaml"  # as devenv.config (not imported here: it loads pydantic)
+RECORD = "logs.json"  # in .devenv/
 _NAME = re.compile(r"^name: *['\"]?([a-z0-9][a-z0-9_-]*)['\"]? *$", re.M)
 
 
@@ -68,9 +81,12 @@ def guess_request(argv: list[str], terminal: bool, env: Mapping[str, str]) -> tu
             service = arg
     if service is None:
         return None
-    root = _root(Path(directory))
+    root = project_root(Path(directory))
     if root is None:
         return None
+    names = recall(root, env)
+    if names is not None and service in names.containers:
+        return names.containers[service], tail
     rendered = (root / ".devenv" / "compose.yaml").read_text(encoding="utf-8")
     found = _NAME.search(rendered)
     project = env.get("DEVENV_PROJECT_NAME") or (found[1] if found else "")
@@ -88,7 +104,8 @@ def _tail(text: str) -> int | None:
     return value
 
 
-def _root(start: Path) -> Path | None:
+def project_root(start: Path) -> Path | None:
+    """The folder of the devenv.yaml in ``start`` or the nearest parent, as devenv finds it."""
     start = start.resolve()
     for folder in (start, *start.parents):
         if (folder / CONFIG_NAME).is_file():
@@ -108,3 +125,64 @@ def container_name(rendered: str, service: str) -> str | None:
         elif inside and line.startswith("    container_name:"):
             return line.partition(":")[2].strip().strip("'\"") or None
     return None
+
+
+# -- the project's names, remembered ------------------------------------------------------------
+@dataclass(frozen=True)
+class Names:
+    """What `devenv logs` needs of a project: its name and each service's container."""
+
+    project: str
+    containers: dict[str, str]  # service -> container name
+
+
+def _stamp(path: Path) -> list[int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return [found.st_mtime_ns, found.st_size, found.st_ino]
+
+
+def remember(root: Path, inputs: list[Path], names: Names, env: Mapping[str, str] | None = None) -> None:
+    """Keep a project's names with what they were made from (never fails a command)."""
+    import time
+
+    from devenv import state
+
+    env = os.environ if env is None else env
+    stamps = {str(path): _stamp(path) for path in inputs}
+    if any(stamp and time.time_ns() - stamp[0] < 2_000_000_000 for stamp in stamps.values()):
+        return  # changed a moment ago: another change in the same tick would keep its stamp (racy git)
+    record = {
+        "version": __version__,
+        "env_name": env.get("DEVENV_PROJECT_NAME") or None,
+        "inputs": stamps,
+        "project": names.project,
+        "containers": names.containers,
+    }
+    try:
+        state.write_if_changed(state.state_dir(root) / RECORD, json.dumps(record, indent=2) + "\n")
+    except OSError:
+        pass
+
+
+def recall(root: Path | None, env: Mapping[str, str] | None = None) -> Names | None:
+    """The names :func:`remember` kept for the project in ``root`` (or a parent), when every
+    file they came from, the devenv version and ``DEVENV_PROJECT_NAME`` are as they were."""
+    env = os.environ if env is None else env
+    if root is None:
+        return None
+    try:
+        record = json.loads((root / ".devenv" / RECORD).read_text(encoding="utf-8"))
+        fresh = (
+            record["version"] == __version__
+            and record["env_name"] == (env.get("DEVENV_PROJECT_NAME") or None)
+            and record["inputs"]
+            and all(_stamp(Path(path)) == stamp for path, stamp in record["inputs"].items())
+        )
+        if not fresh or "$" in "".join(record["containers"].values()):  # interpolated: Compose decides
+            return None
+        return Names(str(record["project"]), {str(k): str(v) for k, v in record["containers"].items()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from devenv.commands import context
+
+if TYPE_CHECKING:
+    from devenv.logs_early import Names
 
 
 def command(
@@ -54,7 +57,7 @@ def command(
 
     Example: devenv logs api -f --level warn
     """
-    from devenv import logs
+    from devenv import logs, logs_early
     from devenv.logs_output import LogsView, show
 
     view = LogsView.from_options(
@@ -69,10 +72,29 @@ def command(
         prefix=not no_prefix,
         as_json=json_output,
     )
-    ws = context.workspace()
-    known = list(ws.compose.compose["services"])
+    names = logs_early.recall(logs_early.project_root(context.directory))
+    if names is None or any(service not in names.containers for service in services or ()):
+        names = _names()
+    known = list(names.containers)
     logs.check_services(services or [], known)
     engine = context.make_engine()
+    containers = tuple((s, names.containers[s]) for s in services or ())
+    return show(engine, names.project, known, tuple(services or ()), view, containers=containers)
+
+
+def _names() -> Names:
+    """The project loaded and checked as every command loads it, its names remembered for the
+    next `devenv logs` (see devenv.logs_early). Its warnings are left to up, status and config."""
+    from pathlib import Path
+
+    from devenv import logs_early
+
+    ws = context.workspace(quiet=True)
     specs = ws.compose.compose["services"]
-    containers = tuple((s, str(specs[s].get("container_name") or f"{ws.name}-{s}-1")) for s in services or ())
-    return show(engine, ws.name, known, tuple(services or ()), view, containers=containers)
+    names = logs_early.Names(
+        ws.name, {s: str(spec.get("container_name") or f"{ws.name}-{s}-1") for s, spec in specs.items()}
+    )
+    root = ws.project.root
+    inputs = [ws.project.config_path, *(root / Path(f).expanduser() for f in ws.project.config.compose_files)]
+    logs_early.remember(root, inputs, names)
+    return names

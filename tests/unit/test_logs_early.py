@@ -3,6 +3,7 @@ engine hands the stream started early over only to the same request."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -105,3 +106,67 @@ def test_the_stream_started_early_serves_only_the_same_request(tmp_path, monkeyp
     finally:
         server.close()
         engine.end_all()
+
+
+# -- the project's names, remembered ---------------------------------------------------------
+def _aged(*paths: Path) -> None:
+    for path in paths:  # changed long ago (a change in the last 2 s is not remembered)
+        os.utime(path, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+
+
+def test_names_are_recalled_only_while_what_they_came_from_is_unchanged(project, monkeypatch):
+    config, extra = project / "devenv.yaml", project / "services.yaml"
+    extra.write_text("services: {}\n")
+    _aged(config, extra)
+    names = logs_early.Names("shop", {"api": "shop-api-1", "postgres": "shop-db"})
+    env = {"DEVENV_PROJECT_NAME": "shop"}
+    logs_early.remember(project, [config, extra], names, env)
+    assert logs_early.recall(project, env) == names
+    assert logs_early.recall(project, {}) is None  # the name came from the environment
+    assert logs_early.recall(project, {"DEVENV_PROJECT_NAME": "other"}) is None
+    monkeypatch.setattr(logs_early, "__version__", "9.9")
+    assert logs_early.recall(project, env) is None  # another devenv
+    monkeypatch.undo()
+    extra.write_text("services: {worker: {}}\n")  # a compose file changed
+    assert logs_early.recall(project, env) is None
+    _aged(extra)
+    logs_early.remember(project, [config, extra], names, env)
+    assert logs_early.recall(project, env) == names
+    extra.unlink()
+    assert logs_early.recall(project, env) is None
+
+
+def test_names_from_files_changed_a_moment_ago_are_not_remembered(project):
+    config = project / "devenv.yaml"
+    logs_early.remember(project, [config], logs_early.Names("shop", {"api": "shop-api-1"}), {})
+    assert not (project / ".devenv" / logs_early.RECORD).exists()
+
+
+def test_an_interpolated_container_name_is_left_to_the_project(project):
+    _aged(project / "devenv.yaml")
+    logs_early.remember(project, [project / "devenv.yaml"], logs_early.Names("shop", {"api": "${NAME}"}), {})
+    assert logs_early.recall(project, {}) is None
+
+
+def test_logs_loads_the_project_once_then_uses_the_names_it_remembered(project, monkeypatch, capsys):
+    from devenv import cli
+    from devenv.commands import context
+    from tests.conftest import FakeEngine
+
+    (project / "devenv.yaml").write_text("name: shop\nprofiles: [redis]\n")
+    _aged(project / "devenv.yaml")
+    fake = FakeEngine()
+    fake.log_lines = {"shop-redis-1": [("stdout", "2025-01-31T09:00:00.000000001Z ready")]}
+    monkeypatch.setattr(context, "make_engine", lambda: fake)
+    monkeypatch.chdir(project)
+    loads = []
+    real = context.workspace
+    monkeypatch.setattr(context, "workspace", lambda **kw: loads.append(kw) or real(**kw))
+    for _ in range(2):
+        assert cli.main(["logs", "redis"]) == 0
+        assert capsys.readouterr().out == "redis | ready\n"
+    assert len(loads) == 1
+    assert cli.main(["logs", "nope"]) == 2  # not among the names: the project is loaded to say so
+    assert "the services are: redis" in capsys.readouterr().err and len(loads) == 2
+    (project / "devenv.yaml").write_text("name: shop\nprofiles: [redis, postgres]\n")
+    assert cli.main(["logs", "redis"]) == 0 and len(loads) == 3
