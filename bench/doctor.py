@@ -4,15 +4,20 @@ would type to learn the same things by hand (one after the other).
 
 Run from the repo root:
 
-    python bench/doctor.py            # 7 runs of each
+    python bench/doctor.py            # 11 runs of each
     python bench/doctor.py --runs 15
 
 Standard library only. It copies examples/shop to a temp folder (host ports left to the
 engine), writes its .env from .env.example, starts it with `devenv up` (untimed), then times
 `devenv doctor` (every check, including a Postgres login through the published port) against
 `docker version` + `docker compose version` + `docker buildx version` + `docker context inspect`
-+ `docker info` run in sequence. The stack is removed at the end. Nothing is asserted: the
-target (under a second) is printed next to the figures.
++ `docker info` run in sequence, and `devenv --version` (Python's start and the CLI: the floor
+under any devenv command). The runs alternate. The stack is removed at the end. Nothing is
+asserted: the target (under a second) is printed next to the figures.
+
+When PYTHONDONTWRITEBYTECODE is set (devenv then compiles its own modules on every start, as a
+source checkout does), doctor is also timed with bytecode written once to a temporary
+PYTHONPYCACHEPREFIX: what an installed devenv (pip compiles at install time) spends.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ def timed(run) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=11)
     args = parser.parse_args()
     devenv = devenv_command()
     name = f"bench-doctor-{uuid.uuid4().hex[:6]}"
@@ -71,11 +76,17 @@ def main() -> int:
             if up.returncode != 0:
                 print(up.stderr, file=sys.stderr)
                 return 1
-            doctor_times, hand_times, floor_times = [], [], []
+            cache = Path(folder) / "pycache"
+            compiled = None
+            if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+                compiled = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+                compiled["PYTHONPYCACHEPREFIX"] = str(cache)
+                subprocess.run([*devenv, "doctor"], cwd=root, env=compiled, capture_output=True)  # writes it
+            doctor_times, compiled_times, hand_times, floor_times = [], [], [], []
             for _ in range(args.runs):
                 result = []
 
-                def doctor(result=result) -> None:
+                def doctor(result=result, env=env) -> None:
                     result.append(
                         subprocess.run([*devenv, "doctor"], cwd=root, env=env, capture_output=True, text=True)
                     )
@@ -84,6 +95,8 @@ def main() -> int:
                 if result[0].returncode != 0:
                     print(result[0].stdout, file=sys.stderr)
                     return 1
+                if compiled is not None:
+                    compiled_times.append(timed(lambda: doctor(env=compiled)))
                 floor_times.append(timed(lambda: subprocess.run([*devenv, "--version"], env=env, capture_output=True)))
                 hand_times.append(timed(lambda: [subprocess.run(cmd, capture_output=True, env=env) for cmd in BY_HAND]))
             print(result[0].stdout.rstrip())
@@ -96,6 +109,12 @@ def main() -> int:
         f"devenv doctor (whole process, {args.runs} runs): median {d:.3f}s  min {min(doctor_times):.3f}s  "
         f"max {max(doctor_times):.3f}s  (target < {TARGET:.1f}s)"
     )
+    if compiled_times:
+        c = statistics.median(compiled_times)
+        print(
+            f"devenv doctor, bytecode compiled (installed): median {c:.3f}s  min {min(compiled_times):.3f}s  "
+            f"max {max(compiled_times):.3f}s"
+        )
     print(f"the docker commands by hand, in sequence:      median {h:.3f}s")
     print(f"devenv --version (Python start and the CLI):  median {statistics.median(floor_times):.3f}s")
     print(f"ratio doctor / by hand: {d / h:.2f}x")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from devenv.errors import DevenvError
 
 if TYPE_CHECKING:
-    from devenv.check import BuildKitUse
+    from devenv.dockerfile import BuildKitUse
     from devenv.engine_types import EngineInfo, ServiceState
     from devenv.interfaces import Engine
     from devenv.project import PublishedPort
@@ -319,7 +319,7 @@ def _disk(engine: Engine, endpoint: Any) -> tuple[int | None, str]:
 def _buildkit_uses(ws: Workspace) -> tuple[list[BuildKitUse], bool]:
     """What the project's Dockerfiles (every service that builds) need BuildKit for, and
     whether any service builds at all."""
-    from devenv.check import buildkit_uses
+    from devenv.dockerfile import buildkit_uses
 
     found: dict[tuple[str, int, str], BuildKitUse] = {}
     builds = False

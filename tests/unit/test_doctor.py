@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devenv import check, cli, doctor
+from devenv import cli, dockerfile, doctor
 from devenv.commands import context
 from devenv.engine_types import EngineInfo
 from devenv.errors import EngineUnreachableError, ExitCode
@@ -33,8 +33,8 @@ def test_engine_says_whether_start_interval_is_honoured():
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "test_doctor"
 
 
-def uses(fixture: str, target: str | None = None) -> list[check.BuildKitUse]:
-    return check.buildkit_uses((FIXTURES / fixture / "Dockerfile").read_text(), "Dockerfile", target)
+def uses(fixture: str, target: str | None = None) -> list[dockerfile.BuildKitUse]:
+    return dockerfile.buildkit_uses((FIXTURES / fixture / "Dockerfile").read_text(), "Dockerfile", target)
 
 
 @pytest.mark.parametrize(
