@@ -561,8 +561,14 @@ class DockerEngine:
 
     # -- hot reload (devenv watch) ---------------------------------------------------------
     def copy_into(self, container: str, archive: BinaryIO) -> None:
-        """Unpack a tar stream at the container's root (`docker cp - CONTAINER:/`): the files
-        land where their names in the archive say, owned by root, modes kept."""
+        """Unpack a tar stream at the container's root: the files land where their names in
+        the archive say, owned by root, modes kept. On the local socket one Engine API request
+        (PUT /containers/ID/archive, a few ms); elsewhere `docker cp - CONTAINER:/` (the same
+        request made by the CLI, which costs a docker process: 20 to 80 ms)."""
+        sock = local_socket()
+        if sock is not None:
+            api_send(sock, "PUT", f"/containers/{container}/archive?path=/", archive.read(), "application/x-tar")
+            return
         process = Process(["docker", "cp", "-", f"{container}:/"], stdin=archive)
         try:
             if process.wait() != 0:
@@ -597,6 +603,10 @@ class DockerEngine:
 
     def restart(self, container: str, *, timeout: int = 3) -> None:
         """Stop a container (SIGTERM, then SIGKILL after ``timeout`` s) and start it again."""
+        sock = local_socket()
+        if sock is not None:
+            api_send(sock, "POST", f"/containers/{container}/restart?t={timeout}", b"", "")
+            return
         _run(["docker", "container", "restart", "--time", str(timeout), container])
 
 
@@ -1042,6 +1052,41 @@ def api_get(sock: str, path: str, *, missing: bool = False, timeout: float = 10.
             subprocess.CalledProcessError(1, ["GET", path], stderr=f"Error response from daemon: {message}")
         )
     return json.loads(body)
+
+
+def api_send(sock: str, method: str, path: str, body: bytes, content_type: str, *, timeout: float = 60.0) -> None:
+    """A request that changes something (PUT an archive, POST a restart) on the engine's unix
+    socket; an answer other than 2xx becomes the typed error the CLI path would raise."""
+    _echo([method, f"unix://{sock}{path}", f"({len(body)} bytes)"])
+    head = f"{method} {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: devenv\r\nContent-Length: {len(body)}\r\n"
+    head += f"Content-Type: {content_type}\r\n" if content_type else ""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(timeout)
+    data = b""
+    try:
+        conn.connect(sock)
+        conn.sendall(head.encode() + b"\r\n" + body)
+        while chunk := conn.recv(1 << 16):
+            data += chunk
+    except OSError as exc:
+        if b"\r\n\r\n" not in data:  # (answered, then reset: the engine left a tar's end padding unread)
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            stderr = f"Cannot connect to the Docker daemon at unix://{sock} ({reason}). Is the docker daemon running?"
+            raise _translate(subprocess.CalledProcessError(1, [method, path], stderr=stderr)) from None
+    finally:
+        conn.close()
+    answer_head, _, answer = data.partition(b"\r\n\r\n")
+    status = answer_head.split(b" ", 2)
+    code = int(status[1]) if len(status) > 1 and status[1].isdigit() else 0
+    if 200 <= code < 300:
+        return
+    if b"\r\ntransfer-encoding: chunked" in answer_head.lower():
+        answer = _unchunk(answer)
+    try:
+        message = str(json.loads(answer)["message"])
+    except (ValueError, KeyError, TypeError):
+        message = answer.decode("utf-8", "replace").strip() or f"HTTP {code}"
+    raise _translate(subprocess.CalledProcessError(1, [method, path], stderr=f"Error response from daemon: {message}"))
 
 
 def _unchunk(body: bytes) -> bytes:
