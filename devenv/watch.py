@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import queue
 import tarfile
 import tempfile
@@ -137,7 +138,7 @@ def _needs_polling(roots: list[Path]) -> bool:
     forced = os.environ.get("WATCHFILES_FORCE_POLLING", "").lower()
     if forced:
         return forced not in ("0", "false", "no")
-    if "microsoft" not in os.uname().release.lower():
+    if "microsoft" not in platform.release().lower():  # WSL 2's kernel
         return False
     return any(len(r.parts) > 2 and r.parts[1] == "mnt" and len(r.parts[2]) == 1 for r in roots)
 
