@@ -28,6 +28,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -36,8 +38,6 @@ from devenv import apicheck, branches, data, pgswap
 from devenv.errors import AbortedError, DevenvError, NotRunningError, SeedFailedError, UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from devenv.interfaces import Engine
     from devenv.workspace import Workspace
 
@@ -348,25 +348,41 @@ def save(ws: Workspace, engine: Engine, name: str, *, force: bool = False) -> Ou
     branch = branches.git_branch(ws.project.root) or ""
     plan = data.seed_plan(ws)
     outcome = Outcome(name, tuple(containers))
-    if data.POSTGRES in containers:
-        where = data.target(ws, containers)
-        seed = _seed_of(engine, where)
-        record = comment(name, created, branch, seed)
-        pgswap.run(engine, where, tidy_sql(data.names(ws, plan)))
+    where = data.target(ws, containers) if data.POSTGRES in containers else None
+    seed = _seed_of(engine, where) if where is not None else ""
+    record = comment(name, created, branch, seed)
+    sizes: list[int] = []
+
+    def postgres(where: pgswap.Target) -> None:
+        n = data.names(ws, plan)
+        pgswap.run(engine, where, tidy_sql(n))
         try:
             out = pgswap.run(engine, where, save_sql(where.db, database_name(where.db, name), record))
         finally:
-            pgswap.run(engine, where, pgswap.reopen_sql(data.names(ws, plan)))
-        outcome.size += int(out.split()[-1]) if out.split() else 0
-    else:
-        seed = ""
-    if data.REDIS in containers:
-        out = _redis(engine, containers[data.REDIS], REDIS_SAVE, name, comment(name, created, branch, seed))
-        outcome.size += int(out.split()[-1]) if out.split() else 0
+            pgswap.run(engine, where, pgswap.reopen_sql(n))
+        sizes.append(int(out.split()[-1]) if out.split() else 0)
+
+    def redis(container: str) -> None:
+        out = _redis(engine, container, REDIS_SAVE, name, record)
+        sizes.append(int(out.split()[-1]) if out.split() else 0)
+
+    _side_by_side(
+        ([lambda: postgres(where)] if where is not None else [])
+        + ([lambda: redis(containers[data.REDIS])] if data.REDIS in containers else [])
+    )
+    outcome.size = sum(sizes)
     outcome.elapsed = time.monotonic() - began
     if data.POSTGRES in containers:  # the copy ended the api's connections
         outcome.notes = list(filter(None, [apicheck.after_data_change(ws, engine)]))
     return outcome
+
+
+def _side_by_side(jobs: list[Callable[[], None]]) -> None:
+    """Postgres and Redis at once; the first failure (in that order) raised after both ended."""
+    with ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
+        futures = [pool.submit(job) for job in jobs]
+    for future in futures:
+        future.result()
 
 
 def _seed_of(engine: Engine, where: pgswap.Target) -> str:
@@ -395,10 +411,11 @@ def restore(ws: Workspace, engine: Engine, name: str, *, confirm: Callable[[str]
         for store in containers
         if store not in snapshot.stores
     )
-    if data.POSTGRES in stores:
-        _restore_postgres(ws, engine, snapshot, containers, outcome.notes)
-    if data.REDIS in stores:
-        _restore_redis(engine, containers[data.REDIS], name)
+    notes = outcome.notes
+    _side_by_side(
+        ([lambda: _restore_postgres(ws, engine, snapshot, containers, notes)] if data.POSTGRES in stores else [])
+        + ([lambda: _restore_redis(engine, containers[data.REDIS], name)] if data.REDIS in stores else [])
+    )
     outcome.size = snapshot.size
     outcome.elapsed = time.monotonic() - began
     note = apicheck.after_data_change(ws, engine)  # the api still answers, or is restarted
