@@ -10,7 +10,9 @@ def main() -> int:
     try:
         from devenv import logs_early
 
-        logs_early.start(sys.argv[1:])  # `devenv logs SERVICE`: the engine starts streaming now
+        code = logs_early.run(sys.argv[1:])  # `devenv logs SERVICE` to a pipe or a file: at once
+        if code is not None:
+            return code
         from devenv.cli import main as run
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\nhint: nothing had started yet\n")

@@ -117,18 +117,24 @@ def main(argv: list[str] | None = None) -> int:
         display.error(AbortedError("aborted", hint="nothing was changed"))
         return int(AbortedError.code)
     except Exception as exc:  # noqa: BLE001 - the one place unexpected errors end up
-        from devenv import console
-
-        path = _write_crash_log()
-        console.err.print(f"[err]error:[/] unexpected {type(exc).__name__}: {exc}")
-        console.err.print(f"[dim]hint:[/] this is a bug in devenv; the traceback is in {path}")
-        return ExitCode.UNEXPECTED
+        return unexpected(exc)
     finally:
         engine = sys.modules.get("devenv.engine")  # loaded only by commands that used docker
         if engine is not None:
             engine.end_all()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+def unexpected(exc: Exception) -> int:
+    """An error nobody raised on purpose (called in its ``except``): one line, and the
+    traceback in a log file. Also for `devenv logs` run without the CLI (devenv.logs_early)."""
+    from devenv import console
+
+    path = _write_crash_log()
+    console.err.print(f"[err]error:[/] unexpected {type(exc).__name__}: {exc}")
+    console.err.print(f"[dim]hint:[/] this is a bug in devenv; the traceback is in {path}")
+    return ExitCode.UNEXPECTED
 
 
 def _catch_ctrl_c() -> Any:

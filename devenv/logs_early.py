@@ -1,25 +1,25 @@
-"""What `devenv logs` can know before the project is loaded, so the common case starts fast.
-
-Two things, both checked before use:
+"""What `devenv logs` can know before the project is loaded, so its common case starts fast.
 
 * **the project's names, remembered** (:func:`remember`, :func:`recall`): a full `devenv logs`
   writes the project name and each service's container to ``.devenv/logs.json`` with the
   size, modification time and inode of the files they came from (devenv.yaml and its
   ``compose_files``), the devenv version and ``DEVENV_PROJECT_NAME``. The next one uses them
-  when all of that is unchanged, instead of loading and validating the whole project (most
+  while all of that is unchanged, instead of loading and validating the whole project (most
   of devenv's start-up: pydantic, the profiles, the compose assembly); anything changed, or a
-  service it does not know, and the project is loaded as always (and remembered again).
-* **a head start** (:func:`start`): ``devenv [-C DIR] logs SERVICE [--tail N] [--no-prefix]``
-  with stdout not a terminal is read as one stream (see ``logs_output.show``); the request
-  for it is sent to the engine the moment devenv starts, before the CLI is imported, so the
-  engine streams while Python starts. Only a head start, never a decision: the command then
-  resolves the container as always and :meth:`devenv.engine.DockerEngine.log_stream` hands
-  the early stream over only when it is that same request, and drops it otherwise. The guess
-  comes from the remembered names, else from the compose file the last devenv command
-  rendered (``.devenv/compose.yaml``: its ``name:`` and the service's ``container_name``).
-
-Standard library, ``devenv.state`` and ``devenv.engine`` only: this runs before anything
-else is imported.
+  service they do not have, and the project is loaded as always (and remembered again).
+* **the plain form without the CLI** (:func:`run`, called by ``__main__`` before anything
+  else is imported): ``devenv [-C DIR] logs SERVICE [--tail N] [--no-prefix]`` with stdout
+  not a terminal is one container read as one stream (see ``logs_output.show``). With the
+  names remembered it runs here whole: the same ``show`` the command calls, the outcome
+  handled as ``cli.main`` handles it, without importing typer, rich or the project's model.
+  Any other command line, including every option this does not read, goes to the CLI.
+* **a head start**: the plain form whose names are not remembered yet still sends its
+  request to the engine the moment devenv starts, so the engine streams while Python loads
+  the CLI and the project; only a head start, never a decision: the command resolves the
+  container as always and :meth:`devenv.engine.DockerEngine.log_stream` hands the early
+  stream over only when it is that same request, and drops it otherwise. The guess comes
+  from the compose file the last devenv command rendered (``.devenv/compose.yaml``: its
+  ``name:`` and the service's ``container_name``).
 """
 
 from __future__ import annotations
@@ -38,21 +38,41 @@ RECORD = "logs.json"  # in .devenv/
 _NAME = re.compile(r"^name: *['\"]?([a-z0-9][a-z0-9_-]*)['\"]? *$", re.M)
 
 
-def start(argv: list[str]) -> None:
-    """Start reading the logs ``argv`` will ask for, when it is the plain form; else nothing."""
+@dataclass(frozen=True)
+class Request:
+    """The plain form: ``devenv [-C DIR] logs SERVICE [--tail N] [--no-prefix]``."""
+
+    directory: str
+    service: str
+    tail: int | None
+    prefix: bool
+
+
+def run(argv: list[str]) -> int | None:
+    """``devenv ARGV`` when it is the plain form written to a pipe or a file: run whole here
+    when the project's names are remembered (no CLI, no project to load), else started early
+    (the request sent) and left to the CLI (None, as for every other command line)."""
     try:
-        guess = guess_request(argv, os.isatty(1), os.environ)
+        request = plain_request(argv, os.isatty(1), os.environ)
+        root = project_root(Path(request.directory)) if request is not None else None
+        if request is None or root is None:
+            return None
+        names = recall(root)
+        if names is not None and request.service in names.containers:
+            return _serve(request, names)
+        container = _rendered_guess(root, request.service, os.environ)
     except (OSError, ValueError, UnicodeDecodeError):
-        return
-    if guess is not None:
+        return None
+    if container is not None:
         from devenv import engine
 
-        engine.prefetch_logs(*guess)
+        engine.prefetch_logs(container, request.tail)
+    return None
 
 
-def guess_request(argv: list[str], terminal: bool, env: Mapping[str, str]) -> tuple[str, int | None] | None:
-    """(container, tail) that ``devenv ARGV`` will read as one stream, or None."""
-    if terminal:  # a terminal gets the structured rendering, a record per line
+def plain_request(argv: list[str], terminal: bool, env: Mapping[str, str]) -> Request | None:
+    """``argv`` read as the plain form, or None for any other command line (the CLI reads it)."""
+    if terminal or "_DEVENV_COMPLETE" in env:  # a terminal gets a record per line; completion
         return None
     args = list(argv)
     directory = "."
@@ -66,7 +86,7 @@ def guess_request(argv: list[str], terminal: bool, env: Mapping[str, str]) -> tu
             return None
     if not args or args.pop(0) != "logs":
         return None
-    service, tail = None, None
+    service, tail, prefix = None, None, True
     while args:
         arg = args.pop(0)
         if arg in ("--tail", "-n") and args:
@@ -74,25 +94,73 @@ def guess_request(argv: list[str], terminal: bool, env: Mapping[str, str]) -> tu
         elif arg.startswith("--tail="):
             tail = _tail(arg.partition("=")[2])
         elif arg == "--no-prefix":
-            continue
+            prefix = False
         elif arg.startswith("-") or service is not None:
             return None  # another option, or a second service: not the plain form
         else:
             service = arg
-    if service is None:
-        return None
-    root = project_root(Path(directory))
-    if root is None:
+    return Request(directory, service, tail, prefix) if service is not None else None
+
+
+def guess_request(argv: list[str], terminal: bool, env: Mapping[str, str]) -> tuple[str, int | None] | None:
+    """(container, tail) that ``devenv ARGV`` will read as one stream, or None."""
+    request = plain_request(argv, terminal, env)
+    root = project_root(Path(request.directory)) if request is not None else None
+    if request is None or root is None:
         return None
     names = recall(root, env)
-    if names is not None and service in names.containers:
-        return names.containers[service], tail
+    if names is not None and request.service in names.containers:
+        return names.containers[request.service], request.tail
+    container = _rendered_guess(root, request.service, env)
+    return (container, request.tail) if container is not None else None
+
+
+def _rendered_guess(root: Path, service: str, env: Mapping[str, str]) -> str | None:
+    """The service's container by the compose file the last devenv command rendered."""
     rendered = (root / ".devenv" / "compose.yaml").read_text(encoding="utf-8")
     found = _NAME.search(rendered)
     project = env.get("DEVENV_PROJECT_NAME") or (found[1] if found else "")
     if not project:
         return None
-    return container_name(rendered, service) or f"{project}-{service}-1", tail
+    return container_name(rendered, service) or f"{project}-{service}-1"
+
+
+def _serve(request: Request, names: Names) -> int:
+    """`devenv logs SERVICE` without the CLI: ``logs_output.show`` as the command calls it,
+    its outcome handled as ``cli.main`` handles every command's (Ctrl-C, typed errors through
+    ``display.error``, anything else through ``cli.unexpected``; every docker stream ended)."""
+    import signal
+
+    from devenv import engine, interrupts
+    from devenv.errors import DevenvError, InterruptedByUser
+
+    interrupts.reset()
+    try:
+        previous = signal.signal(signal.SIGINT, interrupts.handler)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        from devenv.logs_output import LogsView, show
+
+        service = request.service
+        view = LogsView(tail=request.tail, prefix=request.prefix)
+        containers = ((service, names.containers[service]),)
+        known = list(names.containers)
+        return show(engine.DockerEngine(), names.project, known, (service,), view, containers=containers)
+    except (DevenvError, InterruptedByUser, KeyboardInterrupt) as exc:
+        from devenv import display
+
+        error = exc if isinstance(exc, DevenvError | InterruptedByUser) else InterruptedByUser()
+        display.error(error)
+        return int(error.code)
+    except Exception as exc:  # noqa: BLE001 - the CLI's one place for unexpected errors
+        from devenv import cli
+
+        return cli.unexpected(exc)
+    finally:
+        engine.end_all()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _tail(text: str) -> int | None:

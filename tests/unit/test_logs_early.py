@@ -4,6 +4,8 @@ engine hands the stream started early over only to the same request."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -73,7 +75,7 @@ def test_no_guess_on_a_terminal_or_without_a_rendered_file(project, monkeypatch,
     monkeypatch.chdir(project)
     assert guess(["logs", "api"], terminal=True) is None
     (project / ".devenv" / "compose.yaml").unlink()
-    logs_early.start(["logs", "api"])  # nothing to read: nothing started, no error
+    assert logs_early.run(["logs", "api"]) is None  # nothing to read: nothing started, no error
     assert engine._PREFETCHED == {}
     with pytest.raises(ValueError):
         guess(["logs", "--tail", "-3", "api"])  # start() swallows it: the CLI says what is wrong
@@ -170,3 +172,55 @@ def test_logs_loads_the_project_once_then_uses_the_names_it_remembered(project, 
     assert "the services are: redis" in capsys.readouterr().err and len(loads) == 2
     (project / "devenv.yaml").write_text("name: shop\nprofiles: [redis, postgres]\n")
     assert cli.main(["logs", "redis"]) == 0 and len(loads) == 3
+
+
+# -- the plain form without the CLI ------------------------------------------------------------
+@pytest.fixture
+def remembered(project: Path, tmp_path: Path, monkeypatch):
+    """The project with its names remembered and a stand-in engine on DOCKER_HOST."""
+    _aged(project / "devenv.yaml")
+    logs_early.remember(project, [project / "devenv.yaml"], logs_early.Names("shop", {"api": "shop-api-1"}), {})
+    server = StandIn(tmp_path, frame(1, b"one\n") + frame(2, b"oops\n") + frame(1, b"two\n"))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{server.path}")
+    monkeypatch.delenv("DEVENV_PROJECT_NAME", raising=False)
+    monkeypatch.chdir(project)
+    yield server
+    server.close()
+
+
+def test_the_plain_form_with_its_names_remembered_runs_without_the_cli(remembered, capsys):
+    assert logs_early.run(["logs", "api", "--tail", "5"]) == 0
+    assert capsys.readouterr().out == "api | one\napi ! oops\napi | two\n"
+    assert remembered.requests[-1] == "GET /containers/shop-api-1/logs?stdout=1&stderr=1&tail=5 HTTP/1.0"
+    assert logs_early.run(["logs", "api", "--no-prefix"]) == 0
+    assert capsys.readouterr()[:2] == ("one\ntwo\n", "oops\n")
+    assert logs_early.run(["logs", "worker"]) is None  # not among the names: the CLI says so
+    assert logs_early.run(["logs", "api", "-t"]) is None
+
+
+def test_it_loads_neither_typer_nor_rich_nor_the_project_model(remembered):
+    code = (
+        "import sys\n"
+        "from devenv import logs_early\n"
+        "code = logs_early.run(['logs', 'api'])\n"
+        "print(code, sorted(m for m in ('typer', 'rich', 'pydantic', 'yaml', 'devenv.cli') if m in sys.modules))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert found.stdout.splitlines()[-1] == "0 []", found.stderr
+
+
+def test_its_errors_end_as_the_clis_do(remembered, monkeypatch, capsys, tmp_path):
+    from devenv import logs_output
+    from devenv.errors import EngineError
+
+    monkeypatch.setenv("DEVENV_HOME", str(tmp_path / "home"))  # the crash log
+
+    def broken(*args, **kwargs):
+        raise EngineError("docker failed: the log driver cannot be read", hint="see docker logs")
+
+    monkeypatch.setattr(logs_output, "show", broken)
+    assert logs_early.run(["logs", "api"]) == 23
+    assert "error: docker failed: the log driver cannot be read" in capsys.readouterr().err
+    monkeypatch.setattr(logs_output, "show", lambda *a, **k: 1 / 0)
+    assert logs_early.run(["logs", "api"]) == 1
+    assert "unexpected ZeroDivisionError" in capsys.readouterr().err
