@@ -75,16 +75,19 @@ def after_data_change(
     ws: Workspace,
     engine: Engine,
     *,
+    states: list[ServiceState] | tuple[ServiceState, ...] | None = None,
     wait: float = WAIT,
     answers: Callable[[str], Callable[[], bool]] = _http_answers,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str | None:
     """Check the running api answers; restart it when it does not. A line to report, or None
-    (no api running, its port not published, or it answered)."""
+    (no api running, its port not published, or it answered). ``states``: the project's
+    containers when the caller has them (one engine call less)."""
     if API not in ws.compose.services:
         return None
-    api = next((s for s in engine.services(ws.name) if s.service == API and s.state == "running"), None)
+    found = states if states is not None else engine.services(ws.name)
+    api = next((s for s in found if s.service == API and s.state == "running"), None)
     url = health_url(ws, api) if api is not None else None
     if api is None or url is None:
         return None

@@ -402,7 +402,7 @@ def after_ready(ready: Ready) -> str | None:
             notes.append(note)
             moved = moved or note != changed_note()
     if moved:
-        notes.extend(filter(None, [apicheck.after_data_change(ws, engine)]))
+        notes.extend(filter(None, [apicheck.after_data_change(ws, engine, states=ready.states)]))
     return "\n  ".join(notes) or None
 
 

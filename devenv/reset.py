@@ -81,7 +81,7 @@ def reset(ws: Workspace, engine: Engine, services: list[str] | None, *, confirm:
         future.result()  # the first failure, in the order above
     result.elapsed = time.monotonic() - began
     if data.POSTGRES in wanted or data.REDIS in wanted:  # the api still answers, or is restarted
-        note = apicheck.after_data_change(ws, engine)
+        note = apicheck.after_data_change(ws, engine, states=list(states.values()))
         if note:
             result.notes.append(note)
     return result

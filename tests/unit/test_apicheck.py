@@ -100,3 +100,10 @@ def test_no_api_or_no_published_port_means_no_check(ws, make_project):
     assert apicheck.after_data_change(ws, engine, answers=lambda url: pytest.fail("asked")) is None
     plain = open_workspace(make_project("name: plain\nprofiles: [postgres]\n", folder="plain"))
     assert apicheck.after_data_change(plain, FakeEngine([[state("postgres")]])) is None
+
+
+def test_the_callers_states_save_an_engine_call(ws):
+    engine = ApiEngine()
+    states = [state("api", ports={3000: 41000}, id="api1")]
+    assert apicheck.after_data_change(ws, engine, states=states, answers=lambda url: lambda: True) is None
+    assert not any(c[0] == "services" for c in engine.calls)
