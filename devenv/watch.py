@@ -89,6 +89,7 @@ class HostWatcher:
         self.roots = recursive + sorted(flat)
         self.batches: queue.Queue[list[Change]] = queue.Queue()
         self._relevant = relevant
+        self.failure: str | None = None  # why a notifier stopped (a watched folder went away …)
         self._stop = threading.Event()
         self._step = max(1, setup.debounce_ms)
         polling = force_polling if force_polling is not None else _needs_polling(self.roots)
@@ -103,6 +104,13 @@ class HostWatcher:
             thread.start()
 
     def _run(self, notify: Any) -> None:
+        try:
+            self._watch(notify)
+        except Exception as exc:  # noqa: BLE001 - handed to the loop, which stops with it
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self.batches.put([])
+
+    def _watch(self, notify: Any) -> None:
         while not self._stop.is_set():
             raw = notify.watch(MAX_GROUP_MS, self._step, 500, self._stop)
             if isinstance(raw, str):  # timeout, stop
@@ -426,6 +434,11 @@ def run(ws: Workspace, engine: Engine, info: EngineInfo, options: WatchOptions) 
         while options.stop is None or not options.stop.is_set():
             wait = batches.wait(clock())
             got = watcher.get(0.25 if wait is None else min(wait, 0.25))
+            if watcher.failure:
+                raise DevenvError(  # exit 1: not expected, but no bug in devenv either
+                    f"watching the files stopped: {watcher.failure}",
+                    hint="start `devenv watch` again (a folder deleted and made again is then watched anew)",
+                )
             if got:
                 batches.add(got, clock())
             if not batches.due(clock()):
