@@ -89,7 +89,7 @@ class Watching:
 
     def __init__(self, root: Path, env: dict[str, str], *args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "devenv", "watch", *args],
+            [sys.executable, "-m", "devenv", *(args or ("watch",))],
             cwd=root,
             env={**os.environ, "NO_COLOR": "1", **env},
             stdout=subprocess.PIPE,
@@ -227,6 +227,20 @@ def test_mounted_with_the_app_reloading_itself_only_says_so(api, watch):
     watching.line(r"src/a\.txt changed · api reloads it itself$")
     assert served(url, "a.txt") == "mounted"  # the bind mount brought it
     assert watching.interrupt() == 130
+
+
+def test_up_watch_starts_the_stack_then_goes_on_watching(project, watch):
+    root, env = project(
+        config(on_change="restart", mode="mount"),
+        {"Dockerfile": DOCKERFILE, "src/server.js": SERVER, "src/a.txt": "a1"},
+    )
+    watching = watch(root, env, "up", "--watch")
+    watching.line(r"^watching 1 path\(s\) for api \(mount", 180)
+    assert status(root, env)["api"]["ready"] is True  # up had finished: the stack answers
+    (root / "src" / "a.txt").write_text("a2")
+    watching.line(r"src/a\.txt changed · restarted api, answering again · \d+\.\d\d s")
+    assert watching.interrupt() == 130
+    assert status(root, env)["api"]["state"] == "running"  # the stack keeps running
 
 
 def _docker_processes(name: str) -> list[str]:
