@@ -289,10 +289,9 @@ class Session:
     # what changed while nothing watched
     def stale_image(self, state: ServiceState) -> bool:
         """Whether a manifest or the Dockerfile changed since the api's image was built: the
-        manifests' hash differs from the one recorded with this image (by the last watch).
-        An image that watch has no record of (`up` built it): in mount mode, `up`'s plan
-        tells (its fingerprint leaves the mounted folders out); in sync mode it counts as
-        current (`up` rebuilds when the build context changed)."""
+        manifests' hash differs from the one recorded with this image (by the last watch); for
+        an image watch has no record of (`up` built it), `up`'s plan tells (its fingerprint
+        leaves out what is mounted or synced, and always counts the manifests)."""
         from devenv.up import UpOptions, plan
 
         services = self.ws.compose.compose["services"]
@@ -301,9 +300,7 @@ class Session:
         record = _read_record(self.ws.project.root)
         if record.get("image") == state.image_id:
             return record.get("manifests") != self.manifests_hash()
-        if self.setup.mode == "mount":
-            return API in plan(self.ws, self.engine, UpOptions(services=[API])).build
-        return False
+        return API in plan(self.ws, self.engine, UpOptions(services=[API])).build
 
     def manifests_hash(self) -> str:
         return reload.manifest_hash(self.setup.manifests, self.ws.project.root)
