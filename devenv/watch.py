@@ -428,8 +428,9 @@ def run(ws: Workspace, engine: Engine, info: EngineInfo, options: WatchOptions) 
         )
         _initial(session, state, out, clock)
         batches = watchplan.Batches()
+        settle = 0.0
         while options.stop is None or not options.stop.is_set():
-            wait = batches.wait(clock())
+            wait = batches.wait(clock(), settle=settle)
             got = watcher.get(0.25 if wait is None else min(wait, 0.25))
             if watcher.failure:
                 raise DevenvError(  # exit 1: not expected, but no bug in devenv either
@@ -438,7 +439,8 @@ def run(ws: Workspace, engine: Engine, info: EngineInfo, options: WatchOptions) 
                 )
             if got:
                 batches.add(got, clock())
-            if not batches.due(clock()):
+                settle = watchplan.SETTLE if watchplan.plan_batch(session.setup, batches.peek()).costly else 0.0
+            if not batches.due(clock(), settle=settle):
                 continue
             plan = watchplan.plan_batch(session.setup, batches.take())
             if plan.action == "none":

@@ -17,7 +17,9 @@ A batch is one action, however many files it holds: that is how a burst (a branc
 code generator, ``npm install`` writing under a watched folder) becomes one rebuild, one
 restart or one sync. :class:`Batches` decides when a batch is complete: at once for a few
 files (the watcher already waited ``debounce_ms`` of quiet), after ``BURST_QUIET`` of quiet
-for a burst of ``BURST_FILES`` or more (a branch switch writes for longer than 50 ms).
+for a burst of ``BURST_FILES`` or more (a branch switch writes for longer than 50 ms), and
+after ``SETTLE`` of quiet when it means a restart or a rebuild (an editor that saves in two
+steps, truncate then write, would otherwise cost two restarts).
 
 ``plan_initial()`` compares the host with the container's files (by checksum) when watching
 starts, so changes made while nothing was watching are applied then.
@@ -62,6 +64,7 @@ ALWAYS_IGNORED = (
 BURST_FILES = 50  # a batch of this many changes or more is a burst ...
 BURST_QUIET = 1.0  # ... acted on once the files have been quiet this long (seconds)
 LONGEST_WAIT = 10.0  # but never held longer than this, even if writing never stops
+SETTLE = 0.25  # a batch that restarts or rebuilds waits for this much quiet first (seconds)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ class WatchPlan:
     restart: bool = False  # sync: restart the api after copying
     manifests: tuple[Path, ...] = ()  # rebuild: the manifests that changed
     ignored: int = 0  # changes left alone
+
+    @property
+    def costly(self) -> bool:
+        """A restart or a rebuild: seconds, not milliseconds."""
+        return self.action in ("restart", "rebuild") or self.restart
 
     def what_changed(self, root: Path) -> str:
         """'src/x.js changed', '3 files changed (src/a.js, src/b.js, …)', for the one line."""
@@ -302,21 +310,28 @@ class Batches:
             else:
                 self.pending[change.path] = change
 
-    def due(self, now: float) -> bool:
+    def due(self, now: float, *, settle: float = 0.0) -> bool:
+        """Whether to act now. ``settle``: the quiet a costly action (a restart, a rebuild)
+        waits for, so a save written in two steps (truncate, then write) is one restart."""
         if not self.pending:
             return False
-        if len(self.pending) < self.burst:
+        if now - self.first_at >= self.longest:
             return True
-        return now - self.last_at >= self.quiet or now - self.first_at >= self.longest
+        quiet = self.quiet if len(self.pending) >= self.burst else 0.0
+        return now - self.last_at >= max(quiet, settle)
 
-    def wait(self, now: float) -> float | None:
+    def wait(self, now: float, *, settle: float = 0.0) -> float | None:
         """How long the loop may wait for more changes before this batch is due (None: no
         batch pending, wait for changes as long as you like)."""
         if not self.pending:
             return None
-        if self.due(now):
+        if self.due(now, settle=settle):
             return 0.0
-        return max(0.0, min(self.last_at + self.quiet, self.first_at + self.longest) - now)
+        quiet = self.quiet if len(self.pending) >= self.burst else 0.0
+        return max(0.0, min(self.last_at + max(quiet, settle), self.first_at + self.longest) - now)
+
+    def peek(self) -> list[Change]:
+        return list(self.pending.values())
 
     def take(self) -> list[Change]:
         taken = list(self.pending.values())

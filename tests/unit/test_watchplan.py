@@ -262,3 +262,32 @@ def test_initial_sync_with_nothing_changed_is_empty():
     plan = plan_initial(setup(), {"/app/src/a.js": "1"}, {"/app/src/a.js": "1"}, files)
     assert plan.empty
     assert plan.unchanged == 1
+
+
+def test_a_restart_or_a_rebuild_waits_for_a_little_quiet_a_sync_does_not():
+    batches = Batches(burst=50, quiet=1.0, longest=10)
+    batches.add(changed("src/a.js"), now=1.0)  # a save's truncation ...
+    assert batches.due(1.0)  # a sync acts at once
+    assert not batches.due(1.1, settle=0.25)  # a restart waits: the write may follow
+    assert batches.wait(1.1, settle=0.25) == pytest.approx(0.15)
+    batches.add(changed("src/a.js"), now=1.2)  # ... and its write: still one batch
+    assert not batches.due(1.4, settle=0.25)
+    assert batches.due(1.45, settle=0.25)
+    assert len(batches.take()) == 1
+
+
+def test_costly_plans_are_restarts_and_rebuilds():
+    costly = {
+        (mode, on_change): plan_batch(
+            setup(mode=mode, on_change=on_change), changed("src/a.js"), exists=everything
+        ).costly
+        for mode in ("mount", "sync")
+        for on_change in ("reload", "restart")
+    }
+    assert costly == {
+        ("mount", "reload"): False,
+        ("mount", "restart"): True,
+        ("sync", "reload"): False,
+        ("sync", "restart"): True,
+    }
+    assert plan_batch(setup(), changed("package.json"), exists=everything).costly
