@@ -1,9 +1,9 @@
 """What `devenv logs` can know before the project is loaded, so its common case starts fast.
 
-* **the project's names, remembered** (:func:`remember`, :func:`recall`): a full `devenv logs`
-  writes the project name and each service's container to ``.devenv/logs.json`` with the
-  size, modification time and inode of the files they came from (devenv.yaml and its
-  ``compose_files``), the devenv version and ``DEVENV_PROJECT_NAME``. The next one uses them
+* **the project's names, remembered** (:func:`remember`, :func:`recall`): every command that
+  loads the project writes its name and each service's container to ``.devenv/logs.json``
+  with the size, modification time and inode of the files they came from (devenv.yaml and its
+  ``compose_files``), the devenv version and ``DEVENV_PROJECT_NAME``. `devenv logs` uses them
   while all of that is unchanged, instead of loading and validating the whole project (most
   of devenv's start-up: pydantic, the profiles, the compose assembly); anything changed, or a
   service they do not have, and the project is loaded as always (and remembered again).
@@ -30,8 +30,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devenv import __version__
+
+if TYPE_CHECKING:
+    from devenv.workspace import Workspace
 
 CONFIG_NAME = "devenv.yaml"  # as devenv.config (not imported here: it loads pydantic)
 RECORD = "logs.json"  # in .devenv/
@@ -233,6 +237,21 @@ def remember(root: Path, inputs: list[Path], names: Names, env: Mapping[str, str
         state.write_if_changed(state.state_dir(root) / RECORD, json.dumps(record, indent=2) + "\n")
     except OSError:
         pass
+
+
+def names_of(ws: Workspace) -> Names:
+    """A loaded project's name and each service's container (its ``container_name``, else
+    Compose's PROJECT-SERVICE-1)."""
+    specs = ws.compose.compose["services"]
+    return Names(ws.name, {s: str(spec.get("container_name") or f"{ws.name}-{s}-1") for s, spec in specs.items()})
+
+
+def remember_workspace(ws: Workspace) -> None:
+    """A loaded project's names, remembered with the files they came from (every command
+    that loads the project calls this, so the first `devenv logs` after `up` is fast too)."""
+    root = ws.project.root
+    inputs = [ws.project.config_path, *(root / Path(f).expanduser() for f in ws.project.config.compose_files)]
+    remember(root, inputs, names_of(ws))
 
 
 def recall(root: Path | None, env: Mapping[str, str] | None = None) -> Names | None:

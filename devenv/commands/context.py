@@ -30,10 +30,11 @@ def make_engine() -> Engine:
 
 
 def workspace(*, start_interval: bool | None = None, quiet: bool = False) -> Workspace:
-    from devenv import display
+    from devenv import display, logs_early
     from devenv.workspace import open_workspace
 
     ws = open_workspace(directory, start_interval=start_interval)
+    logs_early.remember_workspace(ws)  # the names `devenv logs` starts from without loading it
     for warning in [] if quiet else ws.warnings:
         display.warning(warning)
     return ws

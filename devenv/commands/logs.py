@@ -83,18 +83,9 @@ def command(
 
 
 def _names() -> Names:
-    """The project loaded and checked as every command loads it, its names remembered for the
-    next `devenv logs` (see devenv.logs_early). Its warnings are left to up, status and config."""
-    from pathlib import Path
-
+    """The project loaded and checked as every command loads it (which remembers its names
+    for the next `devenv logs`: see devenv.logs_early). Its warnings are left to up, status
+    and config."""
     from devenv import logs_early
 
-    ws = context.workspace(quiet=True)
-    specs = ws.compose.compose["services"]
-    names = logs_early.Names(
-        ws.name, {s: str(spec.get("container_name") or f"{ws.name}-{s}-1") for s, spec in specs.items()}
-    )
-    root = ws.project.root
-    inputs = [ws.project.config_path, *(root / Path(f).expanduser() for f in ws.project.config.compose_files)]
-    logs_early.remember(root, inputs, names)
-    return names
+    return logs_early.names_of(context.workspace(quiet=True))

@@ -224,3 +224,15 @@ def test_its_errors_end_as_the_clis_do(remembered, monkeypatch, capsys, tmp_path
     monkeypatch.setattr(logs_output, "show", lambda *a, **k: 1 / 0)
     assert logs_early.run(["logs", "api"]) == 1
     assert "unexpected ZeroDivisionError" in capsys.readouterr().err
+
+
+def test_every_command_that_loads_the_project_remembers_its_names(project, monkeypatch, capsys):
+    from devenv import cli
+
+    (project / "devenv.yaml").write_text("name: shop\nprofiles: [redis]\n")
+    _aged(project / "devenv.yaml")
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("DEVENV_PROJECT_NAME", raising=False)
+    assert cli.main(["config"]) == 0
+    capsys.readouterr()
+    assert logs_early.recall(project) == logs_early.Names("shop", {"redis": "shop-redis-1"})
