@@ -34,6 +34,12 @@ else supervise(process.argv.slice(2));
 // -- the next app process, started ahead --------------------------------------------------------
 function standby(script, args) {
   const main = path.resolve(script);
+  process.on('message', (message) => {
+    if (message !== 'go') return;
+    process.disconnect();
+    process.argv = [process.argv[0], main, ...args];
+    require('node:module').runMain(main);
+  });
   const load = require('node:module').createRequire(main);
   for (const name of dependencies(path.dirname(main))) {
     try {
@@ -42,13 +48,7 @@ function standby(script, args) {
       // an ES module, or one that needs the app's setup first: the app loads it itself
     }
   }
-  process.on('message', (message) => {
-    if (message !== 'go') return;
-    process.disconnect();
-    process.argv = [process.argv[0], main, ...args];
-    require('node:module').runMain(main);
-  });
-  process.send('ready');
+  process.send('ready'); // 'go' is sent only after this, so it cannot arrive unheard
 }
 
 function dependencies(folder) {
@@ -141,8 +141,11 @@ function supervise(argv) {
       stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     });
     ahead.ready = false;
+    ahead.go = false;
     ahead.on('message', (message) => {
-      if (message === 'ready') ahead.ready = true;
+      if (message !== 'ready') return;
+      ahead.ready = true;
+      if (ahead.go) ahead.send('go');
     });
     ahead.on('exit', () => {
       if (next === ahead) next = null;
@@ -151,16 +154,17 @@ function supervise(argv) {
   }
 
   function start() {
-    if (next && next.ready && next.connected) {
+    if (next && next.connected) {
+      // still loading the dependencies, or waiting: it runs the app as soon as it can
       child = next;
       next = null;
-      child.send('go');
+      if (child.ready) child.send('go');
+      else child.go = true;
     } else {
-      if (next) next.kill('SIGKILL');
       next = null;
       child = spawn(process.execPath, [script, ...args], { stdio: 'inherit' });
     }
-    setTimeout(prepare, 100).unref(); // once the app has loaded its own files
+    setImmediate(prepare); // the next one loads its dependencies while this one runs
     const current = child;
     current.on('exit', (code, signal) => {
       if (child === current) child = null;
