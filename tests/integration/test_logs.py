@@ -169,15 +169,24 @@ def test_200000_lines_arrive_once_each_in_order(project):
         return "out 2999\n" in out.stdout and "err 2999\n" in out.stderr
 
     assert wait_for(mixed_printed, timeout=60, interval=0.2)
-    # one service off a terminal: one stream from the engine, asked for as devenv starts
+    # one service off a terminal: one stream from the engine; devenv.yaml just changed, so the
+    # project is loaded through the CLI, and the request was sent as devenv started
+    os.utime(root / "devenv.yaml")
     result = run_devenv("logs", "bulk", "--no-prefix", cwd=root, env={**env, "DEVENV_DEBUG": "1"})
     assert result.returncode == 0, result.stderr
     assert result.stdout == "".join(f"{n}\n" for n in range(1, 200001)) + "done\n"
     asked = [line for line in result.stderr.splitlines() if "/logs?" in line]
     assert len(asked) == 1 and f"/containers/{name}-bulk-1/logs?" in asked[0]
     assert asked[0].endswith("(started early)")  # the request made as devenv started was the one used
+    # the project's names remembered (the files are older than 2 s): run without the CLI
+    old = time.time() - 10
+    os.utime(root / "devenv.yaml", (old, old))
+    assert run_devenv("status", cwd=root, env=env).returncode == 0  # loads the project: remembers
+    assert (root / ".devenv" / "logs.json").is_file()
     tail = run_devenv("logs", "bulk", "--tail", "2", cwd=root, env=env)
     assert tail.stdout == "bulk | 200000\nbulk | done\n"
+    again = run_devenv("logs", "bulk", "--no-prefix", cwd=root, env=env)
+    assert again.stdout == result.stdout
     # stdout and stderr of one container stay apart, each in its order, none lost
     both = run_devenv("logs", "mixed", cwd=root, env=env)
     lines = both.stdout.splitlines()
