@@ -362,3 +362,21 @@ def test_prune_dependency_volumes_removes_all_but_the_newest(make_project):
         *(Volume(f"proj_deps_old{i}", f"2026-01-0{i + 2}T00:00:00Z", label) for i in range(4)),
     ]
     assert prune_dependency_volumes(ws, engine) == ["proj_deps_old0", "proj_deps_old1"]
+
+
+def test_devenv_config_shows_the_resolved_setup_as_comments(capsys, make_project):
+    import yaml
+
+    from devenv import cli
+
+    root = make_project("name: proj\nprofiles: [api]\napi: {volumes: ['.:/app', /app/node_modules]}\n", NODE_FILES)
+    assert cli.main(["-C", str(root), "config"]) == 0
+    out, _ = capsys.readouterr()
+    rendered = (root / ".devenv" / "compose.yaml").read_text()
+    assert out.startswith(rendered)
+    assert yaml.safe_load(out) == yaml.safe_load(rendered)  # still a compose file
+    comments = out[len(rendered) :].splitlines()
+    assert comments[0].startswith("# api.reload, as resolved")
+    assert "#   paths: [.:/app]" in comments
+    assert "#   manifests: [./package.json, ./package-lock.json, ./Dockerfile]" in comments
+    assert any(line.startswith("#   dependencies: [/app/node_modules (volume deps_") for line in comments)
