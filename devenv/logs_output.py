@@ -121,7 +121,7 @@ def show(
             err.write(f"note: {service} has no container (`devenv up` starts it)\n")
 
         if renderer.simple and len(containers) == 1:  # one container: no merge, no times needed
-            (service, name), stream = containers[0], None
+            service, name = containers[0]
             stream = engine.log_stream(name, since=view.since, until=view.until, tail=view.tail)
             if stream is not None:
                 return _write_batches(logs.read_stream(stream, service, renderer, missing=missing), out, err)
