@@ -21,6 +21,8 @@ with diskless replication waits ``repl-diskless-sync-delay``, 5 s by default, be
 sends.) Redis loads data only when it starts, so restoring stages the
 snapshot as Redis' own files (``dump.rdb``, and with append-only persistence the base of a new
 AOF), stops Redis without saving and starts its container again; it answers within a second.
+(``DEBUG RELOAD`` would load an RDB without a restart, but Redis 7 refuses DEBUG unless
+started with ``enable-debug-command``, which the official image is not.)
 """
 
 from __future__ import annotations
@@ -137,8 +139,16 @@ def drop_sql(database: str) -> str:
 # Each script runs in the Redis container with `sh -c SCRIPT devenv NAME [META]`: the name
 # arrives as $1, never spliced into the text. The folder is Redis' own `dir` (/data).
 _REDIS_DIR = """
-cfg() { redis-cli --raw CONFIG GET "$1" 2>/dev/null | sed -n 2p; }
-dir=$(cfg dir); dir=${dir:-/data}
+dir=/data dump=dump.rdb aof=no adir=appendonlydir afile=appendonly.aof
+# one CONFIG GET for all (Redis 7 answers name, value, name, value …)
+while IFS= read -r key && IFS= read -r value; do
+  case "$key" in
+    dir) dir=$value ;; dbfilename) dump=$value ;; appendonly) aof=$value ;;
+    appenddirname) adir=$value ;; appendfilename) afile=$value ;;
+  esac
+done <<DEVENV_CONFIG
+$(redis-cli --raw CONFIG GET dir dbfilename appendonly appenddirname appendfilename 2>/dev/null)
+DEVENV_CONFIG
 snaps="$dir/devenv-snapshots"
 """
 
@@ -148,7 +158,6 @@ REDIS_SAVE = (
     + """
 mkdir -p "$snaps"
 cd "$snaps"
-dump=$(cfg dbfilename); dump=${dump:-dump.rdb}
 saved=$(redis-cli SAVE)
 [ "$saved" = OK ] || { echo "SAVE failed: $saved" >&2; exit 1; }
 cp "$dir/$dump" ".$1.rdb.tmp"
@@ -174,16 +183,14 @@ done
 REDIS_RM = _REDIS_DIR + 'rm -f "$snaps/$1.rdb" "$snaps/$1.meta"\n'
 
 # Stage the snapshot as Redis' own files, then swap them in. Redis' background writes are
-# stopped first (no RDB save points, append-only off) so none lands on the staged files; the
-# caller then stops Redis without saving and starts its container again.
+# stopped first (no RDB save points, append-only off) so none lands on the staged files; then
+# Redis stops without saving, and the caller starts its container again.
 REDIS_RESTORE = (
     "set -e\n"
     + _REDIS_DIR
     + """
 snap="$snaps/$1.rdb"
 [ -f "$snap" ] || { echo "no snapshot $1 in $snaps" >&2; exit 3; }
-aof=$(cfg appendonly); adir=$(cfg appenddirname); afile=$(cfg appendfilename); dump=$(cfg dbfilename)
-adir=${adir:-appendonlydir}; afile=${afile:-appendonly.aof}; dump=${dump:-dump.rdb}
 owner=$(stat -c %u:%g "$dir")
 cd "$dir"
 rm -rf .devenv-restore.rdb .devenv-aof-new .devenv-aof-old
@@ -207,6 +214,8 @@ if [ "$aof" = yes ]; then
   mv .devenv-aof-new "$adir"
   rm -rf .devenv-aof-old
 fi
+# Redis is PID 1: its container stops with it (and this script with them)
+redis-cli SHUTDOWN NOSAVE >/dev/null 2>&1 || true
 """
 )
 
@@ -445,11 +454,15 @@ def _restore_postgres(
 
 
 def _restore_redis(engine: Engine, container: str, name: str, *, timeout: float = 60.0) -> None:
-    _redis(engine, container, REDIS_RESTORE, name)
-    try:  # Redis is PID 1: its container stops with it, and the exec with them
-        engine.exec(container, ["redis-cli", "SHUTDOWN", "NOSAVE"])
+    try:  # the script ends with Redis' SHUTDOWN: its container stops, and the exec with it (137)
+        done = engine.exec(container, ["sh", "-c", REDIS_RESTORE, "devenv", name])
     except DevenvError:
-        pass
+        done = None  # docker saw the container stop under the exec
+    if done is not None and done.code not in (0, 137):
+        raise SeedFailedError(
+            f"redis: {(done.stderr.strip() or 'restoring the snapshot failed').splitlines()[-1]}",
+            hint=f"check the Redis logs: `docker logs {container}`",
+        )
     deadline = time.monotonic() + timeout
     while any(s.state == "running" for s in engine.inspect([container])):
         if time.monotonic() > deadline:
