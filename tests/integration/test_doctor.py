@@ -104,3 +104,25 @@ def test_doctor_finds_postgres_data_with_other_credentials(tmp_path):
         assert "a-new-one" not in result.stdout
     finally:
         teardown(name)
+
+
+def test_doctor_and_the_builder_agree_on_a_dockerfile_that_needs_buildkit(tmp_path):
+    """`RUN --mount` needs BuildKit: doctor says ✖ where buildx is missing, and the classic
+    builder indeed refuses it; with buildx, doctor says ✔ (and BuildKit builds it)."""
+    root = tmp_path / "needs-buildkit"
+    root.mkdir()
+    (root / "devenv.yaml").write_text("profiles: [api]\napi: {port: 0}\n")
+    (root / "Dockerfile").write_text(
+        'FROM node:20-alpine\nRUN --mount=type=cache,target=/root/.npm true\nUSER node\nCMD ["node"]\n'
+    )
+    result = run_devenv("doctor", "--json", cwd=root, env={"DEVENV_PROJECT_NAME": new_name("doctor-bk")})
+    buildx = checks(result)["buildx"]
+    if subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0:
+        assert buildx["status"] == "ok", buildx
+        return
+    assert result.returncode == 60, result.stdout + result.stderr
+    assert buildx["status"] == "fail", buildx
+    assert "the classic builder cannot build Dockerfile:2 (RUN --mount)" in buildx["message"]
+    built = subprocess.run(["docker", "build", "--quiet", str(root)], capture_output=True, text=True)
+    assert built.returncode != 0
+    assert "the --mount option requires BuildKit" in built.stdout + built.stderr
