@@ -4,6 +4,7 @@
     python bench/watch.py                 # 20 edits in place + 20 by rename per side
     python bench/watch.py --edits 5       # quicker
     python bench/watch.py --skip-manifest # leave out the dependency change (needs the npm registry)
+    python bench/watch.py --parts sync,restart
 
 1. mounted + the app's reloader: the example shop (src/ bind-mounted, its dev target's
    folder-watching reloader), `devenv watch` running; GET / shows src/hello.js' MESSAGE.
@@ -371,28 +372,36 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edits", type=int, default=20, help="edits per side, in place and again by rename")
     parser.add_argument("--skip-manifest", action="store_true", help="leave out the dependency change")
+    parser.add_argument(
+        "--parts", default="mount,sync,restart,manifest", help="comma-separated: mount, sync, restart, manifest"
+    )
     args = parser.parse_args(argv)
+    parts = set(args.parts.split(",")) - ({"manifest"} if args.skip_manifest else set())
     devenv = find_devenv()
     base = Path(tempfile.mkdtemp(prefix="bench-watch-"))
     shop_name, sync_name = f"benchw-{secrets.token_hex(3)}", f"benchws-{secrets.token_hex(3)}"
     say(f"bench/watch.py: {args.edits} edits in place + {args.edits} by rename per side; polling every 10 ms")
     try:
         root, env, port = shop_project(base, shop_name)
-        run([*devenv, "up"], root, env)
-        say("\n1. mounted + the app's reloader (examples/shop, src/ bind-mounted)")
-        report([mounted(devenv, root, env, port, args.edits)], TARGET_MOUNT)
+        if parts & {"mount", "manifest"}:
+            run([*devenv, "up"], root, env)
+        if "mount" in parts:
+            say("\n1. mounted + the app's reloader (examples/shop, src/ bind-mounted)")
+            report([mounted(devenv, root, env, port, args.edits)], TARGET_MOUNT)
 
-        say("\n2. sync mode: host write -> file in the container (GET /live/<file> reads it per request)")
-        sync_rows = sync_sides(devenv, base, sync_name, args.edits, restart=False)
-        report(sync_rows, TARGET_SYNC)
-        say(f"  devenv / compose (median of all edits): {ratio(sync_rows[0], sync_rows[1])}")
+        if "sync" in parts:
+            say("\n2. sync mode: host write -> file in the container (GET /live/<file> reads it per request)")
+            sync_rows = sync_sides(devenv, base, sync_name, args.edits, restart=False)
+            report(sync_rows, TARGET_SYNC)
+            say(f"  devenv / compose (median of all edits): {ratio(sync_rows[0], sync_rows[1])}")
 
-        say("\n3. sync + restart (GET /boot answers what the api read at start)")
-        restart_rows = sync_sides(devenv, base, sync_name, args.edits, restart=True)
-        report(restart_rows, float("inf"))
-        say(f"  devenv / compose (median of all edits): {ratio(restart_rows[0], restart_rows[1])}")
+        if "restart" in parts:
+            say("\n3. sync + restart (GET /boot answers what the api read at start)")
+            restart_rows = sync_sides(devenv, base, sync_name, args.edits, restart=True)
+            report(restart_rows, float("inf"))
+            say(f"  devenv / compose (median of all edits): {ratio(restart_rows[0], restart_rows[1])}")
 
-        if not args.skip_manifest:
+        if "manifest" in parts:
             say("\n4. manifest change: ms added to package.json + package-lock.json while devenv watch runs")
             seen, build, line = manifest(devenv, root, env, port)
             if seen is None:
