@@ -419,6 +419,7 @@ def run(ws: Workspace, engine: Engine, info: EngineInfo, options: WatchOptions) 
     setup = session.setup
     state = session.running_api()
     watcher = HostWatcher(setup, session.sources.relevant, force_polling=options.force_polling)
+    events = engine.watch(ws.name, threading.Event())  # a recreated api (by `devenv up`) is noticed
     try:
         what = "copies changes into it" if setup.mode == "sync" else "mounted"
         then = "restarts it" if setup.on_change == "restart" else "the app reloads itself"
@@ -427,9 +428,12 @@ def run(ws: Workspace, engine: Engine, info: EngineInfo, options: WatchOptions) 
             f"a manifest change rebuilds it); Ctrl-C stops"
         )
         _initial(session, state, out, clock)
+        known = session.running_api().id
         batches = watchplan.Batches()
         settle = 0.0
         while options.stop is None or not options.stop.is_set():
+            if events.take():
+                known = _recreated(session, known, out, clock)
             wait = batches.wait(clock(), settle=settle)
             got = watcher.get(0.25 if wait is None else min(wait, 0.25))
             if watcher.failure:
@@ -458,8 +462,27 @@ def run(ws: Workspace, engine: Engine, info: EngineInfo, options: WatchOptions) 
                 continue
             seconds = f" · {clock() - began:.2f} s" if plan.action != "reload" else ""
             out(f"{_stamp()} {what} · {done}{seconds}")
+            if plan.action == "rebuild":
+                events.take()  # its own recreation: already brought up to date
+                now_state = session.api_state()
+                known = now_state.id if now_state is not None else known
     finally:
+        events.end()
         watcher.end()
+
+
+def _recreated(session: Session, known: str, out: Callable[[str], None], clock: Callable[[], float]) -> str:
+    """Something happened to the project's containers: in sync mode, a new api container
+    (`devenv up` recreated it) starts from the image's copy, so bring it up to date."""
+    state = session.api_state()
+    if state is None or state.state != "running" or state.id == known:
+        return known
+    if session.setup.mode == "sync":
+        began = clock()
+        plan = session.initial_sync()
+        did = "copied every file" if plan is None else _initial_words(plan) if not plan.empty else "nothing to sync"
+        out(f"{_stamp()} {API}'s container is new (recreated) · {did} · {clock() - began:.2f} s")
+    return state.id
 
 
 def _initial(session: Session, state: ServiceState, out: Callable[[str], None], clock: Callable[[], float]) -> None:

@@ -202,6 +202,22 @@ def test_changes_made_while_not_watching_are_applied_when_watching_starts(api, w
     assert again.interrupt() == 130
 
 
+def test_an_api_recreated_by_up_while_watching_gets_the_hosts_files_again(api, watch):
+    root, env, url = api()
+    watching = watch(root, env)
+    watching.line(r"initial sync")
+    (root / "src" / "a.txt").write_text("edited")
+    assert wait_for(lambda: served(url, "a.txt") == "edited", 20, 0.02), watching.lines
+    name = env["DEVENV_PROJECT_NAME"]
+    subprocess.run(["docker", "rm", "-f", f"{name}-api-1"], capture_output=True, check=True)
+    result = run_devenv("up", cwd=root, env=env)  # a new container, from the image's copy
+    assert result.returncode == 0, result.stderr
+    watching.line(r"api's container is new \(recreated\) · synced what changed while not watching \(1 copied\)")
+    url = next(u for u in status(root, env)["api"]["urls"] if u.startswith("http://")).rstrip("/")
+    assert served(url, "a.txt") == "edited"
+    assert watching.interrupt() == 130
+
+
 def test_a_burst_of_two_thousand_files_is_one_sync_and_one_restart(api, watch):
     root, env, url = api(on_change="restart")
     watching = watch(root, env)
