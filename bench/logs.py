@@ -22,6 +22,11 @@ three `sh -c` services in a local image) under a fresh project name, and removes
 * start-up: `devenv logs app --tail 10` and `docker compose -p NAME logs app --tail 10` as
   whole processes, alternated, medians and ratio.
 
+When PYTHONDONTWRITEBYTECODE is set (devenv then compiles its own modules on every start, as a
+source checkout does), throughput and start-up are also timed with devenv's bytecode written
+once to a temporary PYTHONPYCACHEPREFIX: what an installed devenv (pip compiles at install
+time) spends.
+
 Nothing is asserted: targets are printed next to the figures.
 """
 
@@ -148,7 +153,10 @@ def main() -> None:
     devenv = devenv_command()
     name = f"bench-logs-{secrets.token_hex(3)}"
     env = {**os.environ, "DEVENV_PROJECT_NAME": name, "NO_COLOR": "1"}
-    with tempfile.TemporaryDirectory(prefix="devenv-bench-logs-") as folder:
+    with (
+        tempfile.TemporaryDirectory(prefix="devenv-bench-logs-") as folder,
+        tempfile.TemporaryDirectory(prefix="devenv-bench-pycache-") as cache,
+    ):
         root = Path(folder)
         (root / "devenv.yaml").write_text("profiles: []\ncompose_files: [services.yaml]\n")
         (root / "services.yaml").write_text(SERVICES)
@@ -158,9 +166,15 @@ def main() -> None:
             wait_printed(f"{name}-bulk-1", "done")
             wait_printed(f"{name}-app-1", "app line 500")
             subprocess.run([*devenv, "logs", "app", "--tail", "1"], cwd=root, env=env, capture_output=True, check=True)
+            compiled = None
+            if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+                compiled = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+                compiled["PYTHONPYCACHEPREFIX"] = str(Path(cache) / "pycache")
+                for warm in (["status"], ["logs", "app", "--tail", "1"]):  # writes the bytecode of both paths
+                    subprocess.run([*devenv, *warm], cwd=root, env=compiled, capture_output=True, check=True)
 
-            throughput: dict[str, list[float]] = {"devenv": [], "compose": [], "loaded": []}
-            startup: dict[str, list[float]] = {"devenv": [], "compose": []}
+            throughput: dict[str, list[float]] = {"devenv": [], "compose": [], "loaded": [], "compiled": []}
+            startup: dict[str, list[float]] = {"devenv": [], "compose": [], "compiled": []}
             for _ in range(args.rounds):
                 throughput["devenv"].append(timed([*devenv, "logs", "bulk"], root, env))
                 throughput["compose"].append(timed(["docker", "compose", "-p", name, "logs", "bulk"], root, env))
@@ -169,10 +183,14 @@ def main() -> None:
                 moment = time.time() - 10
                 os.utime(root / "devenv.yaml", (moment, moment))
                 throughput["loaded"].append(timed([*devenv, "logs", "bulk"], root, env))
+                if compiled is not None:
+                    throughput["compiled"].append(timed([*devenv, "logs", "bulk"], root, compiled))
                 startup["devenv"].append(timed([*devenv, "logs", "app", "--tail", "10"], root, env))
                 startup["compose"].append(
                     timed(["docker", "compose", "-p", name, "logs", "app", "--tail", "10"], root, env)
                 )
+                if compiled is not None:
+                    startup["compiled"].append(timed([*devenv, "logs", "app", "--tail", "10"], root, compiled))
             latency = follow_latency(devenv, name, root, env, args.samples)
         finally:
             subprocess.run(
@@ -192,11 +210,23 @@ def main() -> None:
         f"            devenv.yaml just changed   devenv {t_loaded:6.2f} s   compose {t_com:6.2f} s   "
         f"ratio {t_loaded / t_com:4.2f} (the project loaded, as on a first run)"
     )
+    if throughput["compiled"]:
+        t_compiled = statistics.median(throughput["compiled"])
+        print(
+            f"            bytecode compiled          devenv {t_compiled:6.2f} s   compose {t_com:6.2f} s   "
+            f"ratio {t_compiled / t_com:4.2f} (as installed)"
+        )
     s_dev, s_com = statistics.median(startup["devenv"]), statistics.median(startup["compose"])
     print(
         f"start-up    logs app --tail 10         devenv {s_dev:6.2f} s   compose {s_com:6.2f} s   "
         f"ratio {s_dev / s_com:4.2f}"
     )
+    if startup["compiled"]:
+        s_compiled = statistics.median(startup["compiled"])
+        print(
+            f"            bytecode compiled          devenv {s_compiled:6.2f} s   compose {s_com:6.2f} s   "
+            f"ratio {s_compiled / s_com:4.2f} (as installed)"
+        )
     for side in ("devenv", "compose"):
         delays = latency[side]
         if not delays:
