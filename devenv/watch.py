@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -63,7 +63,6 @@ class WatchOptions:
     stop: threading.Event | None = None  # set it to end watching (tests); else Ctrl-C ends it
     open_workspace: Callable[[], Workspace] | None = None  # re-read the project before a rebuild
     force_polling: bool | None = None  # None: WATCHFILES_FORCE_POLLING, or a Windows folder under WSL
-    notes: list[str] = field(default_factory=list)
 
 
 # -- the host watcher --------------------------------------------------------------------------
