@@ -189,6 +189,11 @@ class Session:
         return next((s for s in self.engine.services(self.ws.name) if s.service == API), None)
 
     def running_api(self) -> ServiceState:
+        if API not in self.ws.compose.compose["services"]:
+            raise NotRunningError(
+                "this project has no api to watch",
+                hint="devenv watch acts on the api profile's source (profiles: [api, …])",
+            )
         state = self.api_state()
         if state is None or state.state != "running":
             raise NotRunningError(
