@@ -431,13 +431,23 @@ def run(ws: Workspace, engine: Engine, info: EngineInfo, options: WatchOptions) 
             f"watching {len(setup.paths)} path(s) for {API} ({setup.mode}: {what}; on change {then}; "
             f"a manifest change rebuilds it); Ctrl-C stops"
         )
-        _initial(session, state, out, clock)
+        try:
+            _initial(session, state, out, clock)
+        except (EngineUnreachableError, NotRunningError):
+            raise
+        except DevenvError as exc:  # a build that fails: say so, and watch for the fix
+            _failed(out, "bringing api up to date", exc)
         known = session.running_api().id
         batches = watchplan.Batches()
         settle = 0.0
         while options.stop is None or not options.stop.is_set():
             if events.take():
-                known = _recreated(session, known, out, clock)
+                try:
+                    known = _recreated(session, known, out, clock)
+                except EngineUnreachableError:
+                    raise
+                except DevenvError as exc:
+                    _failed(out, f"{API}'s new container", exc)
             wait = batches.wait(clock(), settle=settle)
             got = watcher.get(0.25 if wait is None else min(wait, 0.25))
             if watcher.failure:
@@ -460,9 +470,7 @@ def run(ws: Workspace, engine: Engine, info: EngineInfo, options: WatchOptions) 
             except (EngineUnreachableError, InterruptedByUser):
                 raise
             except DevenvError as exc:
-                out(f"{_stamp()} {what} · failed: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
-                for line in exc.details.splitlines()[-10:]:
-                    out(f"    {line}")
+                _failed(out, what, exc)
                 continue
             seconds = f" · {clock() - began:.2f} s" if plan.action != "reload" else ""
             out(f"{_stamp()} {what} · {done}{seconds}")
@@ -473,6 +481,12 @@ def run(ws: Workspace, engine: Engine, info: EngineInfo, options: WatchOptions) 
     finally:
         events.end()
         watcher.end()
+
+
+def _failed(out: Callable[[str], None], what: str, exc: DevenvError) -> None:
+    out(f"{_stamp()} {what} · failed: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+    for line in exc.details.splitlines()[-10:]:
+        out(f"    {line}")
 
 
 def _recreated(session: Session, known: str, out: Callable[[str], None], clock: Callable[[], float]) -> str:
