@@ -1,7 +1,7 @@
 'use strict';
 
-// A tiny reloader for development, with no dependencies: runs `node <script>` and restarts it
-// whenever a file changes under the watched folders (default: the script's folder).
+// A tiny reloader for development, with no dependencies: runs `node <script>` and runs it
+// again whenever a file changes under the watched folders (default: the script's folder).
 //
 //   node scripts/reload.js [--watch DIR]... src/server.js [args...]
 //
@@ -11,44 +11,51 @@
 // (`node --watch`, nodejs/node#51621) then never hears of the next save, while the folder's
 // watch sees every rename into it. Editors' scratch files (.swp, ~, 4913, .#x) are ignored.
 //
-// On a change (after DEBOUNCE_MS of quiet) the app gets SIGTERM, SIGKILL after GRACE_MS,
-// and starts again. SIGTERM/SIGINT to the reloader stop the app and then the reloader.
-//
-// Starting node and loading the app's dependencies takes most of a restart (pg, redis and
-// nodemailer: about half a second on a small machine). So the next app process is started
-// ahead: it loads package.json's `dependencies` (which a source edit does not
-// change) and waits; on a change it loads the app's own files, fresh, and runs them as the
-// main module. RELOAD_PRELOAD=0 turns this off (for a dependency with side effects on require).
-const { spawn } = require('node:child_process');
+// Restarts are quick and leave no gap:
+// - The app runs as a worker of node's `cluster`, so the port it listens on is shared by the
+//   old and the new process: the new one starts while the old one still answers, and the old
+//   one gets SIGTERM (SIGKILL after GRACE_MS) once the new one listens. An app that never
+//   listens is stopped first and then started, as usual. A new version that fails to start
+//   leaves the old one answering (its error is in the log).
+// - The next process is started ahead: it loads package.json's `dependencies` (which a source
+//   edit does not change) and waits; on a change it loads the app's own files, fresh, and runs
+//   them as the main module. Loading node and the dependencies is most of a restart (pg, redis
+//   and nodemailer: about half a second on a small machine). RELOAD_PRELOAD=0 turns this off
+//   (for a dependency with side effects on require).
+// SIGTERM/SIGINT to the reloader stop the app and then the reloader.
+const cluster = require('node:cluster');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const DEBOUNCE_MS = Number(process.env.RELOAD_DEBOUNCE_MS || 20);
 const GRACE_MS = Number(process.env.RELOAD_GRACE_MS || 2000);
+const LISTEN_WAIT_MS = Number(process.env.RELOAD_LISTEN_WAIT_MS || 15000); // then the old one goes anyway
 const PRELOAD = process.env.RELOAD_PRELOAD !== '0';
 const IGNORED = [/\.sw[a-p]x?$/, /~$/, /^4913$/, /^\.#/, /^#.*#$/, /\.tmp$/, /^\.DS_Store$/, /^node_modules$/, /^\.git$/];
 
-if (process.argv[2] === '--standby') standby(process.argv[3], process.argv.slice(4));
-else supervise(process.argv.slice(2));
+if (cluster.isPrimary) supervise(process.argv.slice(2));
+else standby(process.env.RELOAD_SCRIPT, JSON.parse(process.env.RELOAD_ARGS || '[]'));
 
-// -- the next app process, started ahead --------------------------------------------------------
+// -- the app process, started ahead ---------------------------------------------------------------
 function standby(script, args) {
   const main = path.resolve(script);
-  process.on('message', (message) => {
+  process.on('message', function go(message) {
     if (message !== 'go') return;
-    process.disconnect();
+    process.removeListener('message', go);
     process.argv = [process.argv[0], main, ...args];
     require('node:module').runMain(main);
   });
-  const load = require('node:module').createRequire(main);
-  for (const name of dependencies(path.dirname(main))) {
-    try {
-      load(name);
-    } catch {
-      // an ES module, or one that needs the app's setup first: the app loads it itself
+  if (process.env.RELOAD_PRELOAD !== '0') {
+    const load = require('node:module').createRequire(main);
+    for (const name of dependencies(path.dirname(main))) {
+      try {
+        load(name);
+      } catch {
+        // an ES module, or one that needs the app's setup first: the app loads it itself
+      }
     }
   }
-  process.send('ready'); // 'go' is sent only after this, so it cannot arrive unheard
+  process.send('ready'); // 'go' comes only after this, so it cannot arrive unheard
 }
 
 function dependencies(folder) {
@@ -63,7 +70,7 @@ function dependencies(folder) {
   }
 }
 
-// -- the reloader -------------------------------------------------------------------------------
+// -- the reloader ---------------------------------------------------------------------------------
 function supervise(argv) {
   const folders = [];
   let i = 0;
@@ -77,12 +84,14 @@ function supervise(argv) {
     process.exit(2);
   }
   if (!folders.length) folders.push(path.dirname(script));
+  // each worker accepts on the shared port itself (no hop through this process)
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  cluster.setupPrimary({ exec: __filename, args: [] });
 
   const watchers = new Map(); // folder -> fs.FSWatcher
-  let child = null; // the running app
-  let next = null; // the app process started ahead (PRELOAD)
+  let current = null; // the worker that runs the app (or is about to)
+  let next = null; // a worker started ahead, waiting for 'go'
   let timer = null;
-  let restarting = false;
   let stopping = false;
 
   const ignored = (name) => IGNORED.some((re) => re.test(name));
@@ -135,69 +144,71 @@ function supervise(argv) {
     timer = setTimeout(() => restart(changed), DEBOUNCE_MS);
   }
 
-  function prepare() {
-    if (!PRELOAD || stopping || next) return;
-    const ahead = spawn(process.execPath, [__filename, '--standby', script, ...args], {
-      stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+  function fork() {
+    const worker = cluster.fork({
+      RELOAD_SCRIPT: script,
+      RELOAD_ARGS: JSON.stringify(args),
+      RELOAD_PRELOAD: PRELOAD ? '1' : '0',
     });
-    ahead.ready = false;
-    ahead.go = false;
-    ahead.on('message', (message) => {
+    worker.ready = false;
+    worker.go = false;
+    worker.listened = false;
+    worker.on('message', (message) => {
       if (message !== 'ready') return;
-      ahead.ready = true;
-      if (ahead.go) ahead.send('go');
+      worker.ready = true;
+      if (worker.go) worker.send('go');
     });
-    ahead.on('exit', () => {
-      if (next === ahead) next = null;
+    worker.on('listening', () => {
+      worker.listened = true;
+      if (worker === current) retireAllBut(worker);
     });
-    next = ahead;
+    worker.on('exit', (code, signal) => {
+      if (next === worker) next = null;
+      if (worker === current) {
+        current = null;
+        if (!stopping && !worker.retired) console.error(`[reload] app exited (${signal || code}); waiting for a change`);
+      }
+    });
+    return worker;
+  }
+
+  function stop(worker) {
+    if (worker.retired || worker.isDead()) return;
+    worker.retired = true;
+    const kill = setTimeout(() => worker.process.kill('SIGKILL'), GRACE_MS);
+    worker.once('exit', () => clearTimeout(kill));
+    worker.process.kill('SIGTERM');
+  }
+
+  // every worker but this one: the old versions, once the new one answers
+  function retireAllBut(keep) {
+    for (const worker of Object.values(cluster.workers)) {
+      if (worker !== keep && worker !== next) stop(worker);
+    }
   }
 
   function start() {
-    if (next && next.connected) {
-      // still loading the dependencies, or waiting: it runs the app as soon as it can
-      child = next;
-      next = null;
-      if (child.ready) child.send('go');
-      else child.go = true;
-    } else {
-      next = null;
-      child = spawn(process.execPath, [script, ...args], { stdio: 'inherit' });
+    const worker = next || fork();
+    next = null;
+    const previous = current;
+    current = worker;
+    worker.go = true;
+    if (worker.ready) worker.send('go');
+    if (previous && !previous.listened) stop(previous); // not a server: stop it first, as usual
+    if (previous) {
+      // a new version that never listens: the old one goes after LISTEN_WAIT_MS anyway
+      const wait = setTimeout(() => current === worker && retireAllBut(worker), LISTEN_WAIT_MS);
+      wait.unref();
     }
-    setImmediate(prepare); // the next one loads its dependencies while this one runs
-    const current = child;
-    current.on('exit', (code, signal) => {
-      if (child === current) child = null;
-      if (stopping) return;
-      if (!restarting) console.error(`[reload] app exited (${signal || code}); waiting for a change`);
+    if (PRELOAD) setImmediate(() => {
+      if (!next && !stopping) next = fork(); // loads its dependencies while this one starts
     });
   }
 
-  function stopChild() {
-    return new Promise((resolve) => {
-      if (!child || child.exitCode !== null || child.signalCode !== null) {
-        resolve();
-        return;
-      }
-      const current = child;
-      const kill = setTimeout(() => current.kill('SIGKILL'), GRACE_MS);
-      current.once('exit', () => {
-        clearTimeout(kill);
-        resolve();
-      });
-      current.kill('SIGTERM');
-    });
-  }
-
-  async function restart(changed) {
-    if (restarting) {
-      schedule(changed); // once this restart is done, once more
-      return;
-    }
-    restarting = true;
+  function restart(changed) {
     console.log(`[reload] ${path.relative(process.cwd(), changed) || changed} changed: restarting`);
-    await stopChild();
-    restarting = false;
+    // a version still starting has read the files before this change: it goes too
+    if (current && !current.listened && current.go) stop(current);
     start();
   }
 
@@ -205,8 +216,13 @@ function supervise(argv) {
     process.on(signal, () => {
       stopping = true;
       clearTimeout(timer);
-      if (next) next.kill('SIGKILL');
-      stopChild().then(() => process.exit(0));
+      const workers = Object.values(cluster.workers);
+      if (!workers.length) process.exit(0);
+      let left = workers.length;
+      for (const worker of workers) {
+        worker.once('exit', () => --left === 0 && process.exit(0));
+        stop(worker);
+      }
     });
   }
 
