@@ -311,7 +311,10 @@ def resolve(project: Project, *, remote_engine: bool) -> ReloadSetup:
         mode = cfg.mode
 
     mounts = host_mounts(api.volumes, root)
-    paths = tuple(_source_path(item, root) for item in cfg.paths) if cfg.paths is not None else tuple(mounts)
+    if cfg.paths is not None:
+        paths = tuple(_source_path(item, root) for item in cfg.paths)
+    else:  # mounted folders: a mounted file (a config file, a socket) stays a mount in sync mode too
+        paths = tuple(m for m in mounts if not m.host.exists() or m.host.is_dir())
 
     workdir = stage.workdir if stage and stage.found else "/app"
     anonymous = tuple(v.split(":", 1)[0] for v in api.volumes if is_anonymous(v))

@@ -268,11 +268,18 @@ def test_an_anonymous_dependency_volume_is_rendered_as_its_hashed_named_volume(t
 
 
 def test_sync_mode_renders_no_bind_mount_of_its_paths(tmp_path):
-    config = "profiles: [api]\napi: {volumes: ['.:/app', './config.yml:/etc/app.yml:ro'], reload: {mode: sync}}"
+    config = "profiles: [api]\napi: {volumes: ['.:/app', './lib:/app/lib'], reload: {mode: sync}}"
     compose = render(make(tmp_path, config, NODE_FILES))
     # every host-folder mount is a path by default, so sync mode drops them all
-    assert [p.container for p in compose.reload.paths] == ["/app", "/etc/app.yml"]
+    assert [p.container for p in compose.reload.paths] == ["/app", "/app/lib"]
     assert "volumes" not in compose.compose["services"]["api"]
+
+
+def test_a_mounted_file_is_not_a_path_by_default_and_stays_mounted(tmp_path):
+    config = "profiles: [api]\napi: {volumes: ['./src:/app/src', './config.yml:/etc/app.yml:ro'], reload: {mode: sync}}"
+    compose = render(make(tmp_path, config, {**NODE_FILES, "config.yml": "a: 1\n"}))
+    assert [p.container for p in compose.reload.paths] == ["/app/src"]
+    assert compose.compose["services"]["api"]["volumes"] == [f"{tmp_path}/config.yml:/etc/app.yml:ro"]
 
 
 def test_sync_mode_keeps_mounts_that_are_not_among_its_paths(tmp_path):
