@@ -275,3 +275,16 @@ def test_a_profile_takes_extra_volumes_from_devenv_yaml_relative_to_the_project(
         "pg:/var/lib/postgresql/data",
     ]
     assert "pg" in compose.compose["volumes"]
+
+
+def test_dependency_volume_golden():
+    """An anonymous /app/node_modules (as adopted projects have) is rendered as a named volume
+    whose name carries the manifests' hash, declared with its label; the mounts stay."""
+    text = """
+    name: shop
+    profiles: [api]
+    api:
+      build: {context: ., target: dev}
+      volumes: ['.:/app', /app/node_modules]
+    """
+    check_golden("dependency_volume", build(text.replace("\n    ", "\n")).render())
