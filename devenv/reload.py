@@ -123,7 +123,7 @@ PRESETS: dict[str, Preset] = {
             ".yarnrc.yml",
         ),
         dependencies=("node_modules",),
-        ignore=("node_modules", "dist", "build", "coverage", ".next", ".cache", "npm-debug.log*"),
+        ignore=("node_modules", "/dist", "/build", "/coverage", "/.next", "/.cache", "npm-debug.log*"),
         reloaders=(
             "--watch",
             "nodemon",
@@ -460,20 +460,22 @@ def _absolute(root: Path, value: str) -> Path:
 
 
 def ignored(relative: str, patterns: tuple[str, ...] | list[str]) -> bool:
-    """A pattern matches the whole relative path, or any one of its parts (a folder name or
-    the file name): `node_modules` ignores everything under any node_modules folder."""
+    """Whether a path relative to a watched folder matches one of the patterns, the way
+    .gitignore reads them: a pattern without a `/` matches any one part of the path (a folder
+    name or the file name: `node_modules` ignores everything under any node_modules folder); a
+    pattern with a `/` (`dist/**`, `/build`, `public/assets`) matches from the top of the
+    watched folder, the path or one of its folders."""
     from fnmatch import fnmatchcase
 
     relative = relative.strip("/")
     parts = relative.split("/")
     for pattern in patterns:
+        anchored = "/" in pattern.rstrip("/")
         pattern = pattern.strip("/")
         if pattern.endswith("/**"):
             pattern = pattern[:-3]
-        if "/" in pattern:
-            if fnmatchcase(relative, pattern) or any(
-                fnmatchcase("/".join(parts[:end]), pattern) for end in range(1, len(parts))
-            ):
+        if anchored:
+            if any(fnmatchcase("/".join(parts[:end]), pattern) for end in range(1, len(parts) + 1)):
                 return True
         elif any(fnmatchcase(part, pattern) for part in parts):
             return True

@@ -221,7 +221,8 @@ def test_read_stage_follows_the_target_and_its_parents(tmp_path):
         ("src/server.js", False),
         ("pkg/__pycache__/x.cpython-312.pyc", True),
         (".git/HEAD", True),
-        ("docs/build/x.html", True),
+        ("build/x.html", True),
+        ("src/build/x.js", False),  # the build output is at the top; a source folder named build is not
     ],
 )
 def test_ignored(relative, hit):
@@ -232,7 +233,10 @@ def test_ignored(relative, hit):
 def test_ignored_with_folder_patterns():
     assert reload.ignored("public/assets/x.css", ["public/assets/**"])
     assert reload.ignored("public/assets/x.css", ["public/*/x.css"])
+    assert reload.ignored("public/assets/x.css", ["public/assets"])
     assert not reload.ignored("public/x.css", ["public/assets"])
+    assert reload.ignored("tmp/a/b", ["/tmp"]) and not reload.ignored("src/tmp/a", ["/tmp"])
+    assert reload.ignored("src/tmp/a", ["tmp"])
 
 
 def test_remote_engine_from_docker_host_and_contexts(tmp_path):
