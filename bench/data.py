@@ -16,6 +16,7 @@ Run from the repo root:
 
     python bench/data.py            # 3 runs of each
     python bench/data.py --runs 5
+    python bench/data.py --no-recreate   # reset, snapshot save/restore and the switch only
 
 Standard library only. Both sides use the same rendered compose file (.devenv/compose.yaml)
 under the same project name, in a copy of the example with host ports left to the engine.
@@ -136,6 +137,11 @@ class Bench:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--no-recreate",
+        action="store_true",
+        help="leave out the two slow paths (down --volumes + up, plain Compose): reset, snapshots and switch only",
+    )
     args = parser.parse_args()
     bench = Bench()
     try:
@@ -147,16 +153,16 @@ def main() -> None:
         for i in range(args.runs):
             # the two slow paths alternate which goes first; reset always runs on a stack devenv
             # brought up (the template is devenv's)
-            order = ["devenv", "compose"] if i % 2 == 0 else ["compose", "devenv"]
+            order = [] if args.no_recreate else ["devenv", "compose"] if i % 2 == 0 else ["compose", "devenv"]
             for side in order:
                 times[side].append(bench.devenv_recreate() if side == "devenv" else bench.compose_recreate())
                 print(f"  run {i + 1}: {side:8s} {times[side][-1]:6.2f}s", flush=True)
-            if order[-1] == "compose":
+            if order and order[-1] == "compose":
                 bench.devenv("down", "--volumes", "--yes")
                 bench.devenv("up")
             times["reset"].append(bench.reset())
             print(f"  run {i + 1}: reset    {times['reset'][-1]:6.2f}s", flush=True)
-        for i in range(args.runs):
+            # right after the reset, under the same load: a snapshot of the seeded data and back
             times["save"].append(bench.snapshot_save())
             times["restore"].append(bench.snapshot_restore())
             print(
@@ -169,7 +175,7 @@ def main() -> None:
         for i in range(args.runs * 2):
             noop.append(bench.devenv("up"))
             switch.append(bench.switch_and_up("main" if i % 2 == 0 else "other"))
-        med = {key: statistics.median(values) for key, values in times.items()}
+        med = {key: statistics.median(values) for key, values in times.items() if values}
         print()
         print(f"{'path':44s} {'median':>8s} {'min':>8s} {'max':>8s}")
         labels = {
@@ -180,10 +186,13 @@ def main() -> None:
             "restore": "devenv snapshot restore --yes",
         }
         for key, label in labels.items():
+            if key not in med:
+                continue
             print(f"{label:44s} {med[key]:7.2f}s {min(times[key]):7.2f}s {max(times[key]):7.2f}s")
         print()
-        print(f"compose path / reset: {med['compose'] / med['reset']:.1f}x (target: at least {TARGET:.0f}x)")
-        print(f"devenv down -v + up / reset: {med['devenv'] / med['reset']:.1f}x")
+        if "compose" in med:
+            print(f"compose path / reset: {med['compose'] / med['reset']:.1f}x (target: at least {TARGET:.0f}x)")
+            print(f"devenv down -v + up / reset: {med['devenv'] / med['reset']:.1f}x")
         print(f"snapshot restore / reset: {med['restore'] / med['reset']:.1f}x; database {size}, {rows} rows")
         print()
         extra = statistics.median(switch) - statistics.median(noop)
