@@ -11,7 +11,8 @@ from devenv.errors import ExitCode
 
 app = typer.Typer(
     name="snapshot",
-    help="Named snapshots of the project's Postgres and Redis data, kept in its volumes.",
+    help="Named snapshots of the project's Postgres and Redis data, kept in its volumes: "
+    "save, restore, ls, rm.\n\nExample: devenv snapshot save before-migration",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
