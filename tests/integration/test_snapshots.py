@@ -1,12 +1,18 @@
 """Named snapshots on the real engine: Postgres rows and Redis keys round-trip, a snapshot
 restored on another branch goes into that branch's database, another project is left alone,
-`down --volumes` takes the snapshots with the data."""
+`down --volumes` takes the snapshots with the data, a restore killed at random moments
+leaves a usable database."""
 
 from __future__ import annotations
 
+import os
+import random
+import signal
 import subprocess
+import sys
+import time
 
-from tests.integration.conftest import run_devenv
+from tests.integration.conftest import run_devenv, wait_for
 
 CONFIG = """
 profiles: [postgres, redis]
@@ -133,3 +139,54 @@ def test_snapshots_round_trip_postgres_and_redis_across_branches(project):
     assert run_devenv("down", "--volumes", "--yes", cwd=root, env=env).returncode == 0
     assert run_devenv("up", cwd=root, env=env).returncode == 0
     assert "no snapshots yet" in run_devenv("snapshot", "ls", cwd=root, env=env).stderr
+
+
+def test_a_restore_killed_at_random_moments_leaves_a_usable_database(project):
+    root, env = project(
+        "profiles: [postgres]\nservices:\n  postgres: {ports: {5432: 0}}\ndata:\n  seeds:\n    - sql: db/seed.sql\n",
+        {"db/seed.sql": SEED},
+    )
+    name = env["DEVENV_PROJECT_NAME"]
+    assert run_devenv("up", cwd=root, env=env).returncode == 0
+    sql(name, "delete from items where id > 3000")
+    assert run_devenv("snapshot", "save", "three", cwd=root, env=env).returncode == 0
+    rng = random.Random(11)
+    for _ in range(4):
+        sql(name, "delete from items where id > 1000")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devenv", "snapshot", "restore", "three", "--yes"],
+            cwd=root,
+            env={**os.environ, "NO_COLOR": "1", **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.2, 0.9))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        # whatever moment it died at, the database is there with the old data or the snapshot's
+        assert wait_for(lambda: _count(name) in ("1000", "3000"), timeout=15), _count(name)
+    again = run_devenv("snapshot", "restore", "three", "--yes", cwd=root, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _count(name) == "3000"
+    names = sql(name, "select datname from pg_database where datname like 'app%' order by 1", "postgres").split()
+    assert len(names) == 3 and names[0] == "app", names  # the database, its template, the snapshot
+
+
+def _count(name: str) -> str:
+    done = subprocess.run(
+        [
+            "docker",
+            "exec",
+            f"{name}-postgres-1",
+            "psql",
+            "-U",
+            "app",
+            "-d",
+            "app",
+            "-tAc",
+            "select count(*) from items",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip()
