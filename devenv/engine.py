@@ -569,12 +569,15 @@ class DockerEngine:
         if sock is not None:
             api_send(sock, "PUT", f"/containers/{container}/archive?path=/", archive.read(), "application/x-tar")
             return
-        process = Process(["docker", "cp", "-", f"{container}:/"], stdin=archive)
-        try:
-            if process.wait() != 0:
-                raise process.error()
-        finally:
-            process.end()
+        with tempfile.TemporaryFile(prefix="devenv-copy-") as spool:  # the CLI reads a real file
+            shutil.copyfileobj(archive, spool)
+            spool.seek(0)
+            process = Process(["docker", "cp", "-", f"{container}:/"], stdin=spool)
+            try:
+                if process.wait() != 0:
+                    raise process.error()
+            finally:
+                process.end()
 
     def remove_in(self, container: str, paths: list[str]) -> None:
         """Delete files or folders in a running container (as root: synced files are root's)."""

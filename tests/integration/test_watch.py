@@ -287,3 +287,67 @@ def test_a_dockerfile_change_rebuilds_and_recreates_the_api_and_ctrl_c_leaves_no
     time.sleep(0.5)
     assert _docker_processes(name) == []
     assert run_devenv("status", cwd=root, env=env).returncode == 0  # the stack keeps running
+
+
+def test_mounted_with_restart_a_file_changed_while_not_watching_restarts_the_api_at_start(api, watch):
+    root, env, _ = api(on_change="restart", mode="mount")
+    time.sleep(1.1)  # file times have a second's resolution on some file systems
+    (root / "src" / "a.txt").write_text("edited while not watching")
+    watching = watch(root, env)
+    watching.line(r"src/a\.txt changed while not watching · restarted api, answering again · \d+\.\d\d s")
+    assert watching.interrupt() == 130
+    again = watch(root, env)  # the api started after the edit: nothing to do
+    again.line(r"^watching")
+    time.sleep(2)
+    assert again.actions() == [], again.lines
+    assert again.interrupt() == 130
+
+
+@pytest.mark.parametrize("path", ["api", "cli"])
+def test_the_engines_copy_delete_checksum_and_restart_on_the_api_and_through_the_cli(path, monkeypatch, tmp_path):
+    """The Engine API on the local socket, and the docker CLI that remote engines get."""
+    import io
+    import tarfile
+
+    from devenv import engine as engine_module
+    from tests.integration.conftest import new_name
+
+    if path == "cli":
+        monkeypatch.setattr(engine_module, "local_socket", lambda: None)
+    name = new_name("watchengine")
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--init", "redis:7-alpine", "sleep", "600"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        docker = engine_module.DockerEngine()
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for file, text in (("srv/app/a.txt", b"alpha"), ("srv/app/deep/b.txt", b"beta")):
+                info = tarfile.TarInfo(file)
+                info.size = len(text)
+                tar.addfile(info, io.BytesIO(text))
+        archive.seek(0)
+        docker.copy_into(name, archive)
+        sums = docker.checksums(name, "/srv/app", [])
+        assert sums == {
+            "/srv/app/a.txt": "2c1743a391305fbf367df8e4f069f9f9",  # md5("alpha")
+            "/srv/app/deep/b.txt": "987bcab01b929eb2c07877b224215c92",  # md5("beta")
+        }
+        assert docker.checksums(name, "/srv/app", ["/srv/app/deep"]) == {"/srv/app/a.txt": sums["/srv/app/a.txt"]}
+        assert docker.checksums(name, "/nowhere", []) == {}
+        docker.remove_in(name, ["/srv/app/deep"])
+        assert docker.checksums(name, "/srv/app", []) == {"/srv/app/a.txt": sums["/srv/app/a.txt"]}
+        before = subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.StartedAt}}", name], capture_output=True, text=True
+        )
+        docker.restart(name, timeout=1)
+        after = subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.StartedAt}} {{.State.Running}}", name], capture_output=True, text=True
+        )
+        assert after.stdout.split()[0] != before.stdout.strip() and after.stdout.split()[1] == "true"
+        with pytest.raises(engine_module.DevenvError, match=f"{name}-missing"):
+            docker.copy_into(f"{name}-missing", io.BytesIO(b""))
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
