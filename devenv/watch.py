@@ -425,10 +425,10 @@ def run(ws: Workspace, engine: Engine, info: EngineInfo, options: WatchOptions) 
     watcher = HostWatcher(setup, session.sources.relevant, force_polling=options.force_polling)
     events = engine.watch(ws.name, threading.Event())  # a recreated api (by `devenv up`) is noticed
     try:
-        what = "copies changes into it" if setup.mode == "sync" else "mounted"
-        then = "restarts it" if setup.on_change == "restart" else "the app reloads itself"
+        how = "changes are copied in" if setup.mode == "sync" else "bind-mounted"
+        then = "then the api is restarted" if setup.on_change == "restart" else "the app reloads itself"
         out(
-            f"watching {len(setup.paths)} path(s) for {API} ({setup.mode}: {what}; on change {then}; "
+            f"watching {len(setup.paths)} path(s) for {API} ({setup.mode}: {how}, {then}; "
             f"a manifest change rebuilds it); Ctrl-C stops"
         )
         try:
