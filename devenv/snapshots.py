@@ -399,13 +399,20 @@ def _seed_of(engine: Engine, where: pgswap.Target) -> str:
     return mine.fields.get("devenv:seed", "") if mine else ""
 
 
-def restore(ws: Workspace, engine: Engine, name: str, *, confirm: Callable[[str], bool]) -> Outcome:
+def _existing(ws: Workspace, engine: Engine, name: str) -> tuple[Snapshot, dict[str, str]]:
+    """The snapshot called ``name`` and the project's running data services; an unknown name
+    is an error that lists the known ones."""
     check_name(name)
     containers = _running(ws, engine)
     known = listing(ws, engine, containers)
     snapshot = next((s for s in known if s.name == name), None)
     if snapshot is None:
         raise unknown(name, known)
+    return snapshot, containers
+
+
+def restore(ws: Workspace, engine: Engine, name: str, *, confirm: Callable[[str], bool]) -> Outcome:
+    snapshot, containers = _existing(ws, engine, name)
     stores = [store for store in snapshot.stores if store in containers]
     if not confirm(
         f"Replace the data of {', '.join(stores)} in project {ws.name} with snapshot {name}? "
@@ -491,12 +498,7 @@ def _restore_redis(engine: Engine, container: str, name: str, *, timeout: float 
 
 
 def remove(ws: Workspace, engine: Engine, name: str, *, confirm: Callable[[str], bool]) -> Snapshot:
-    check_name(name)
-    containers = _running(ws, engine)
-    known = listing(ws, engine, containers)
-    snapshot = next((s for s in known if s.name == name), None)
-    if snapshot is None:
-        raise unknown(name, known)
+    snapshot, containers = _existing(ws, engine, name)
     if not confirm(f"Delete snapshot {name} of project {ws.name}?"):
         raise AbortedError("nothing was deleted", hint="add --yes to delete without asking")
     if snapshot.database and data.POSTGRES in containers:

@@ -149,6 +149,33 @@ def copy_example(dest: Path) -> Path:
     return dest
 
 
+def git(root: Path, *args: str) -> None:
+    """git in a test repository, with a committer set."""
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.test", "-c", "user.name=t", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+
+
+def sql(name: str, query: str, db: str = "app") -> str:
+    """One query through psql in the project's Postgres container; its unaligned output."""
+    return subprocess.run(
+        ["docker", "exec", f"{name}-postgres-1", "psql", "-U", "app", "-d", db, "-tAc", query],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def redis(name: str, *args: str) -> str:
+    """One command through redis-cli in the project's Redis container; its raw output."""
+    return subprocess.run(
+        ["docker", "exec", f"{name}-redis-1", "redis-cli", "--raw", *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def status(cwd: Path, env: dict[str, str]) -> dict[str, dict]:
     result = run_devenv("status", "--json", cwd=cwd, env=env)
     assert result.returncode == 0, result.stderr

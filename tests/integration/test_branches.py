@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.integration.conftest import copy_example, http, new_name, run_devenv, status, teardown, wait_for
-
-
-def git(root, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.email=t@example.test", "-c", "user.name=t", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    )
-
-
-def sql(name: str, query: str, db: str = "app") -> str:
-    return subprocess.run(
-        ["docker", "exec", f"{name}-postgres-1", "psql", "-U", "app", "-d", db, "-tAc", query],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+from tests.integration.conftest import copy_example, git, http, new_name, run_devenv, sql, status, teardown, wait_for
 
 
 @pytest.fixture(scope="module")

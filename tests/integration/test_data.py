@@ -3,26 +3,9 @@ one-off api container, db/seed.sql (50,000 orders) and a Redis command."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.integration.conftest import copy_example, http, new_name, run_devenv, status, teardown
-
-
-def sql(name: str, query: str) -> str:
-    return subprocess.run(
-        ["docker", "exec", f"{name}-postgres-1", "psql", "-U", "app", "-d", "app", "-tAc", query],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
-def redis(name: str, *argv: str) -> str:
-    return subprocess.run(
-        ["docker", "exec", f"{name}-redis-1", "redis-cli", *argv], capture_output=True, text=True, check=True
-    ).stdout.strip()
+from tests.integration.conftest import copy_example, http, new_name, redis, run_devenv, sql, status, teardown
 
 
 @pytest.fixture(scope="module")

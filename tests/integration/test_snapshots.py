@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from tests.integration.conftest import run_devenv, wait_for
+from tests.integration.conftest import git, redis, run_devenv, sql, wait_for
 
 CONFIG = """
 profiles: [postgres, redis]
@@ -25,30 +25,6 @@ data:
     - redis: [SET greeting seeded]
 """
 SEED = "CREATE TABLE items (id int PRIMARY KEY, title text);\nINSERT INTO items SELECT n, 'item ' || n FROM generate_series(1, 5000) n;\n"
-
-
-def git(root, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.email=t@example.test", "-c", "user.name=t", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    )
-
-
-def sql(name: str, query: str, db: str = "app") -> str:
-    return subprocess.run(
-        ["docker", "exec", f"{name}-postgres-1", "psql", "-U", "app", "-d", db, "-tAc", query],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
-def redis(name: str, *args: str) -> str:
-    return subprocess.run(
-        ["docker", "exec", f"{name}-redis-1", "redis-cli", "--raw", *args], capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 def test_snapshots_round_trip_postgres_and_redis_across_branches(project):
