@@ -52,8 +52,7 @@ MISS_AFTER = 10.0  # seconds after which an edit counts as not seen
 TARGET_MOUNT = 0.7  # medians printed next to the figures, never asserted
 TARGET_SYNC = 0.15
 MS_LOCK_ENTRY = {  # `ms` 2.1.3 as npm's lockfile records it
-    "version": "2.1.3",
-    "resolved": "https://registry.npmjs.org/ms/-/ms-2.1.3.tgz",
+    "version": "2.1.3",  # no "resolved": npm ci fetches from the configured registry
     "integrity": "sha512-6FlzubTLZG3J2a/NVCAleEhjzq5oxgHyaCU9yYXvcLsvoVaHJq/s5xXI6/XXP6tz7R9xAOtHnSO/tXtF3WRTlA==",
     "license": "MIT",
 }

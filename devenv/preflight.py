@@ -38,7 +38,7 @@ class Finding:
 
 
 def image_role(image: str) -> str | None:
-    """The profile an image plays the role of, if any ("docker.io/library/postgres:16" -> postgres)."""
+    """The profile an image plays the role of, if any ("mirror.example.test/library/postgres:16" -> postgres)."""
     name = re.sub(r"[@:][^/]*$", "", image.strip()).lower()
     parts = name.split("/")
     if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):

@@ -70,7 +70,7 @@ def test_image_roles():
         image_role(i)
         for i in (
             "postgres:16-alpine",
-            "docker.io/library/redis:7",
+            "mirror.example.test/library/redis:7",
             "axllent/mailpit:v1.20",
             "localhost:5000/postgres@sha256:ab",
             "node:20",
