@@ -197,9 +197,22 @@ def plan_hash(steps: list[Step] | tuple[Step, ...]) -> str:
 
 
 def database(ws: Workspace, container: str) -> Database:
-    """The Postgres credentials come from the environment, with the profile's defaults."""
+    """The user and database the Postgres container was made with: its environment as
+    rendered (the profile's `${POSTGRES_USER:-app}`, or what devenv.yaml, a compose file or
+    `devenv init` set), filled from the shell and `.env`; the official image's defaults last."""
+    from devenv.project import interpolate
+
+    declared = ws.compose.compose["services"].get(POSTGRES, {}).get("environment") or {}
+    if isinstance(declared, list):  # Compose's list form, KEY=VALUE
+        declared = dict(item.partition("=")[::2] for item in declared)
     env = ws.env()
-    return Database(container, env.get("POSTGRES_USER") or "app", env.get("POSTGRES_DB") or "app")
+
+    def value(key: str) -> str:
+        raw = declared.get(key)
+        return interpolate(str(raw), env) if raw is not None else ""
+
+    user = value("POSTGRES_USER") or "postgres"
+    return Database(container, user, value("POSTGRES_DB") or user)
 
 
 def psql(engine: Engine, db: Database, sql: str, *, dbname: str | None = None) -> str:

@@ -268,3 +268,15 @@ def test_init_scripts_mounted_for_postgres_are_its_seed(make_project):
     plain = open_workspace(make_project("name: plain\nprofiles: [postgres]\n", folder="plain"))
     assert not data.seed_plan(plain).init and data.seed_plan(plain).steps == ()
     assert data.init_hash([]) != data.plan_hash([])
+
+
+def test_the_database_is_the_one_the_postgres_container_was_made_with(make_project, monkeypatch):
+    monkeypatch.delenv("POSTGRES_USER", raising=False)
+    monkeypatch.delenv("POSTGRES_DB", raising=False)
+    defaults = open_workspace(make_project(CONFIG, FILES))
+    assert data.database(defaults, "c") == data.Database("c", "app", "app")  # the profile's defaults
+    monkeypatch.setenv("POSTGRES_USER", "from-shell")  # the profile's ${POSTGRES_USER:-app} is filled
+    assert data.database(open_workspace(defaults.project.root), "c").user == "from-shell"
+
+    adopted = CONFIG + "services:\n  postgres:\n    environment: {POSTGRES_USER: shop, POSTGRES_DB: shopdb}\n"
+    assert data.database(open_workspace(make_project(adopted, FILES)), "c") == data.Database("c", "shop", "shopdb")
