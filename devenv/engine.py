@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, TypeVar
 
-from devenv import interrupts
+from devenv import dockerhost, interrupts
+from devenv.dockerhost import local_socket
 from devenv.engine_types import ComposeFiles, EngineInfo, Executed, Port, ServiceState, Volume
 from devenv.errors import (
     BuildFailedError,
@@ -518,7 +519,7 @@ class DockerEngine:
 
     def endpoint(self) -> str:
         """Where the docker CLI talks to: DOCKER_HOST, else the current context's host."""
-        host = os.environ.get("DOCKER_HOST") or _context_host()  # the CLI's own files
+        host = dockerhost.docker_host()  # the CLI's own files
         if host:
             return host
         return _run_text(["docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}"]).strip()
@@ -810,39 +811,6 @@ class EventFeed:
 
 
 # -- where the engine listens (the docker CLI's own files) --------------------------------------
-def local_socket() -> str | None:
-    """The engine's unix socket when the docker CLI talks to one on this machine
-    (``DOCKER_HOST``, else the current context), else None (a tcp:// or ssh:// engine: devenv
-    reads through the CLI then)."""
-    host = os.environ.get("DOCKER_HOST") or _context_host()
-    if not host or not host.startswith("unix://"):
-        return None
-    path = host.removeprefix("unix://")
-    return path if os.path.exists(path) else None
-
-
-def _context_host() -> str | None:
-    """The docker endpoint of the CLI's current context, read from its files as the CLI does."""
-    folder = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    name = os.environ.get("DOCKER_CONTEXT")
-    try:
-        if not name:
-            with open(os.path.join(folder, "config.json"), encoding="utf-8") as file:
-                name = json.load(file).get("currentContext")
-        if not name or name == "default":
-            return "unix:///var/run/docker.sock"
-        import hashlib  # only for a named context (it loads OpenSSL)
-
-        digest = hashlib.sha256(name.encode()).hexdigest()
-        with open(os.path.join(folder, "contexts", "meta", digest, "meta.json"), encoding="utf-8") as file:
-            host: str = json.load(file)["Endpoints"]["docker"]["Host"]
-            return host
-    except FileNotFoundError:
-        return "unix:///var/run/docker.sock" if not name or name == "default" else None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
 # -- the Engine API's log stream on the local socket (devenv logs' fast path) ------------------
 def _unix_time(stamp: str) -> str:
     """A docker time (RFC 3339, UTC) as the Engine API's ``since``/``until`` take it."""

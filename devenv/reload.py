@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Literal
 
-if TYPE_CHECKING:
-    from collections.abc import Mapping
+from devenv import dockerhost
 
+if TYPE_CHECKING:
     from devenv.config import Project
     from devenv.engine_types import Volume
     from devenv.workspace import Workspace
@@ -485,39 +484,7 @@ def ignored(relative: str, patterns: tuple[str, ...] | list[str]) -> bool:
 # -- where the engine runs -------------------------------------------------------------------
 
 
-def remote_engine(env: Mapping[str, str] | None = None) -> bool:
-    """Whether the docker CLI talks to an engine on another machine (it cannot bind-mount this
-    machine's folders): DOCKER_HOST, else the current docker context, read from the CLI's own
-    files (no docker process). A unix socket or a Windows named pipe is this machine."""
-    env = os.environ if env is None else env
-    host = env.get("DOCKER_HOST")
-    if host:
-        return is_remote(host)
-    config_dir = Path(env.get("DOCKER_CONFIG") or Path(env.get("HOME") or Path.home()) / ".docker")
-    name = env.get("DOCKER_CONTEXT")
-    if not name:
-        try:
-            name = json.loads((config_dir / "config.json").read_text(encoding="utf-8")).get("currentContext")
-        except (OSError, ValueError, AttributeError):
-            name = None
-    if not name or name == "default":
-        return False
-    meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
-    try:
-        endpoint = json.loads(meta.read_text(encoding="utf-8"))["Endpoints"]["docker"]["Host"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return is_remote(str(endpoint))
-
-
-def is_remote(endpoint: str) -> bool:
-    """tcp://, ssh:// … are another machine; unix:// and npipe:// are this one. A tcp endpoint
-    on a loopback address is this machine too."""
-    if endpoint.startswith(("unix://", "npipe://", "fd://")) or not endpoint:
-        return False
-    host = re.sub(r"^\w+://", "", endpoint).split("/", 1)[0].rsplit("@", 1)[-1]
-    host = host.rsplit(":", 1)[0].strip("[]") if host.count(":") <= 1 or host.startswith("[") else host
-    return host not in ("localhost", "127.0.0.1", "::1")
+remote_engine = dockerhost.remote_engine  # the engine on another machine: sync instead of mounts
 
 
 def dependency_volume_labels(container: str) -> dict[str, str]:

@@ -146,27 +146,3 @@ def test_an_error_in_the_middle_of_the_stream_and_a_cut_frame_are_failures(tmp_p
         server.close()
         assert runs[0] == ("stdout", b"one\n")
         assert problem is not None and said in (problem.details or problem.message)
-
-
-def test_the_socket_is_found_where_the_docker_cli_finds_it(tmp_path, monkeypatch):
-    sock = tmp_path / "d.sock"
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(str(sock))
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "cfg"))
-    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{sock}")
-    assert engine.local_socket() == str(sock)
-    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.5:2376")
-    assert engine.local_socket() is None  # a remote engine: read through the CLI
-    monkeypatch.delenv("DOCKER_HOST")
-    assert engine._context_host() == "unix:///var/run/docker.sock"  # no config: the default
-    import hashlib
-
-    meta = tmp_path / "cfg" / "contexts" / "meta" / hashlib.sha256(b"desk").hexdigest()
-    meta.mkdir(parents=True)
-    (meta / "meta.json").write_text(json.dumps({"Endpoints": {"docker": {"Host": f"unix://{sock}"}}}))
-    (tmp_path / "cfg" / "config.json").write_text(json.dumps({"currentContext": "desk"}))
-    assert engine.local_socket() == str(sock)
-    monkeypatch.setenv("DOCKER_CONTEXT", "missing")
-    assert engine.local_socket() is None
-    server.close()
