@@ -8,8 +8,6 @@ import stat
 import subprocess
 import sys
 
-import pytest
-
 from tests.integration.conftest import containers, run_devenv, status
 
 
@@ -155,24 +153,36 @@ def test_no_docker_binary(project):
 
 
 COMPOSE_MISSING = """echo "docker: 'compose' is not a docker command." >&2; echo "See 'docker --help'" >&2; exit 1"""
-COMPOSE_OLD = "echo v2.20.3; exit 0"
 
 
-@pytest.mark.parametrize(
-    ("compose", "message"),
-    [
-        (COMPOSE_MISSING, "the Docker Compose plugin is missing: devenv needs Compose v2.24 or later"),
-        (COMPOSE_OLD, "Docker Compose 2.20.3 is too old: devenv needs Compose v2.24 or later"),
-    ],
-)
-def test_compose_plugin_missing_or_too_old(project, tmp_path, compose, message):
-    """The real docker CLI behind a wrapper that answers `docker compose` as such a CLI does."""
+def test_compose_plugin_missing(project, tmp_path):
+    """The real docker CLI behind a wrapper that answers `docker compose` as a CLI without the
+    plugin does."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     real = subprocess.run(["sh", "-c", "command -v docker"], capture_output=True, text=True).stdout.strip()
     wrapper = bin_dir / "docker"
-    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = compose ]; then {compose}; fi\nexec {real} "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = compose ]; then {COMPOSE_MISSING}; fi\nexec {real} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     root, env = project("profiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\n")
     result = run_devenv("up", cwd=root, env={**env, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
-    assert_one_error(result, 22, message)
+    assert_one_error(result, 22, "the Docker Compose plugin is missing: devenv needs Compose v2.24 or later")
+
+
+def test_compose_plugin_too_old(project, tmp_path):
+    """An old Compose plugin where the docker CLI looks first (the config folder's
+    cli-plugins), as the CLI and devenv both find it."""
+    plugins = tmp_path / "docker-config" / "cli-plugins"
+    plugins.mkdir(parents=True)
+    old = plugins / "docker-compose"
+    old.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = docker-cli-plugin-metadata ]; then\n'
+        '  echo \'{"SchemaVersion": "0.1.0", "Vendor": "Docker Inc.", "Version": "v2.20.3"}\'; exit 0\n'
+        "fi\n"
+        "echo v2.20.3\n"
+    )
+    old.chmod(old.stat().st_mode | stat.S_IEXEC)
+    root, env = project("profiles: [redis]\nservices:\n  redis: {ports: {6379: 0}}\n")
+    result = run_devenv("up", cwd=root, env={**env, "DOCKER_CONFIG": str(plugins.parent)})
+    assert_one_error(result, 22, "Docker Compose 2.20.3 is too old: devenv needs Compose v2.24 or later")
