@@ -559,6 +559,7 @@ def keep_template(ws: Workspace, engine: Engine, plan: SeedPlan, containers: dic
         pgswap.run(engine, where, pgswap.make_template_sql(n, RECORD_PREFIX + plan.hash))
     finally:
         pgswap.run(engine, where, pgswap.reopen_sql(n))
+    pgswap.make_spare(engine, where, n)  # so that the first `devenv reset` is fast too
 
 
 def register() -> None:

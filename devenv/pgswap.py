@@ -13,6 +13,12 @@ dropped, a database closed to connections while its template was copied) is tidi
 Names: the project's database ``app`` has its template ``app__devenv_tpl_<hash>`` and, while
 a swap runs, ``app__devenv_new`` and ``app__devenv_old``. Postgres cuts names at 63 bytes, so
 a long database name is shortened in these (never the database's own name).
+
+The spare: after a reset, a copy of the template is made ahead, in the background inside the
+container (as ``app__devenv_spn``, renamed ``app__devenv_sp_<hash>`` once complete), so the next
+reset only renames it into place: copying the template is most of a reset's time. A spare
+that is not ready, or was made from another template, is not used: the reset copies the
+template itself then, as it did without one.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ MAX_NAME = 63
 TEMPLATE_MARK = "__devenv_tpl_"
 NEW_MARK = "__devenv_new"
 OLD_MARK = "__devenv_old"
+SPARE_MARK = "__devenv_sp_"  # + the template's 12 hash characters: a complete spare of it
+BUILDING_MARK = "__devenv_spn"  # a spare while it is copied
 _STEM = MAX_NAME - len(TEMPLATE_MARK) - 12  # room for the mark and 12 hash characters
 
 
@@ -36,6 +44,15 @@ class Names:
     template: str
     new: str
     old: str
+
+    @property
+    def spare(self) -> str:
+        """The spare copy of this template, under this name only once complete."""
+        return f"{stem(self.db)}{SPARE_MARK}{self.template[-12:]}"
+
+    @property
+    def building(self) -> str:
+        return f"{stem(self.db)}{BUILDING_MARK}"
 
 
 def stem(db: str) -> str:
@@ -116,6 +133,33 @@ def build_sql(n: Names, *, empty: bool) -> str:
     )
 
 
+def copy_sql(n: Names) -> str:
+    """The new database under the temporary name, a copy of the template: the spare renamed
+    when one of this template is complete, else copied now."""
+    rename = f"ALTER DATABASE {ident(n.spare)} RENAME TO {ident(n.new)}"
+    copy = f"CREATE DATABASE {ident(n.new)} TEMPLATE {ident(n.template)}"
+    return f"""
+DROP DATABASE IF EXISTS {ident(n.new)} WITH (FORCE);
+SELECT {literal(rename)} FROM pg_database WHERE datname = {literal(n.spare)} \\gexec
+SELECT {literal(copy)} WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = {literal(n.new)}) \\gexec
+"""
+
+
+def spare_sql(n: Names) -> str:
+    """The background job: the old database dropped, spares of other templates too, then the
+    next spare copied under a working name and renamed when complete."""
+    copy = f"CREATE DATABASE {ident(n.building)} TEMPLATE {ident(n.template)}"
+    rename = f"ALTER DATABASE {ident(n.building)} RENAME TO {ident(n.spare)}"
+    return f"""
+DROP DATABASE IF EXISTS {ident(n.old)} WITH (FORCE);
+DROP DATABASE IF EXISTS {ident(n.building)} WITH (FORCE);
+SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database
+ WHERE starts_with(datname, {literal(stem(n.db) + SPARE_MARK)}) AND datname <> {literal(n.spare)} \\gexec
+SELECT {literal(copy)} WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = {literal(n.spare)}) \\gexec
+SELECT {literal(rename)} FROM pg_database WHERE datname = {literal(n.building)} \\gexec
+"""
+
+
 def swap_sql(n: Names, record: str) -> str:
     """End the connections to the project's database and rename the new one into its place,
     in one transaction. The old one is kept as ``old`` for the caller to drop (or to swap
@@ -188,3 +232,11 @@ def run(engine: Engine, target: Target, sql: str) -> str:
     from devenv.data import psql_on
 
     return psql_on(engine, target.container, target.user, maintenance_db(target.db), sql)
+
+
+def make_spare(engine: Engine, target: Target, n: Names) -> None:
+    """Start the spare's job inside the Postgres container and return at once: psql runs
+    there in the background (its output discarded, so `docker exec` does not wait for it).
+    It belongs to the container, not to devenv: `down` ends it with Postgres."""
+    script = 'printf "%s" "$2" | psql -X -q -U "$0" -d "$1" -f - >/dev/null 2>&1 &'
+    engine.exec(target.container, ["sh", "-c", script, target.user, maintenance_db(target.db), spare_sql(n)])

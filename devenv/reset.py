@@ -103,10 +103,12 @@ def _reset_postgres(
         if switched:
             result.notes.append(switched)
         data.remember(ws, branch=branches.current(ws) or "")
-    # the usual case in one psql call: tidy, copy the template, swap, drop the old one
-    fast = tidy + pgswap.build_sql(n, empty=False) + pgswap.swap_sql(n, record) + pgswap.drop_old_sql(n)
+    # the usual case in one psql call: tidy, the copy of the template (the spare made ahead,
+    # else copied now), swap; the old one is dropped and the next spare made in the background
+    fast = tidy + pgswap.copy_sql(n) + pgswap.swap_sql(n, record)
     try:
         pgswap.run(engine, where, fast)
+        pgswap.make_spare(engine, where, n)
         return
     except SeedFailedError as exc:
         if f'template database "{n.template}" does not exist' not in exc.message:

@@ -169,6 +169,18 @@ def sql(name: str, query: str, db: str = "app") -> str:
     ).stdout.strip()
 
 
+def databases(name: str) -> list[str]:
+    """The project's databases (app…) in name order, less the spare copy of the template that
+    `devenv reset` makes ahead in the background (it comes and goes)."""
+    found = sql(name, "select datname from pg_database where datname like 'app%' order by 1", "postgres").split()
+    return [db for db in found if "__devenv_sp" not in db]
+
+
+def spare_oid(name: str) -> str:
+    """The oid of the complete spare copy of the template, or "" while there is none."""
+    return sql(name, "select oid from pg_database where datname like 'app\\_\\_devenv\\_sp\\_%'", "postgres")
+
+
 def redis(name: str, *args: str) -> str:
     """One command through redis-cli in the project's Redis container; its raw output."""
     return subprocess.run(

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import copy_example, git, http, new_name, run_devenv, sql, status, teardown, wait_for
+from tests.integration.conftest import (
+    copy_example,
+    databases,
+    git,
+    http,
+    new_name,
+    run_devenv,
+    sql,
+    status,
+    teardown,
+    wait_for,
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,5 +84,5 @@ def test_data_lists_the_branches_and_prunes_deleted_ones(repo):
     pruned = run_devenv("data", "--prune", "--yes", cwd=root, env=env)
     assert pruned.returncode == 0, pruned.stderr
     assert "deleted 1 database(s) of deleted branches" in pruned.stdout
-    names = sql(name, "select datname from pg_database where datname like 'app%' order by 1", "postgres").split()
+    names = databases(name)
     assert names[0] == "app" and len(names) == 2 and names[1].startswith("app__devenv_tpl_")

@@ -13,7 +13,17 @@ import time
 
 import pytest
 
-from tests.integration.conftest import copy_example, http, new_name, run_devenv, status, teardown, wait_for
+from tests.integration.conftest import (
+    copy_example,
+    databases,
+    http,
+    new_name,
+    run_devenv,
+    spare_oid,
+    status,
+    teardown,
+    wait_for,
+)
 
 
 def sql(name: str, query: str, db: str = "app") -> subprocess.CompletedProcess[str]:
@@ -88,8 +98,14 @@ def test_reset_brings_back_the_seeded_data_while_the_api_keeps_answering(shop):
     code, body = http("POST", api + "signups", {"email": "again@example.test"})
     assert code == 201, body
     # no leftovers: the project's database and its template only
-    names = sql(name, "select datname from pg_database where datname like 'app%' order by 1", "postgres").stdout.split()
-    assert names[0] == "app" and len(names) == 2 and names[1].startswith("app__devenv_tpl_")
+    names = databases(name)
+    assert names[0] == "app" and len(names) == 2 and names[1].startswith("app__devenv_tpl_"), names
+    # the next reset renames the spare made ahead into place instead of copying the template
+    assert wait_for(lambda: spare_oid(name) != "", timeout=15)
+    spare = spare_oid(name)
+    assert run_devenv("reset", "--yes", "postgres", cwd=shop["root"], env=shop["env"]).returncode == 0
+    assert sql(name, "select oid from pg_database where datname = 'app'", "postgres").stdout.strip() == spare
+    assert count(name, "orders") == "50000"
 
 
 def test_reset_asks_first(shop):
@@ -118,7 +134,7 @@ def test_a_reset_killed_at_random_moments_leaves_a_usable_database(shop):
     again = run_devenv("reset", "--yes", "postgres", cwd=root, env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert count(name, "orders") == "50000"
-    names = sql(name, "select datname from pg_database where datname like 'app%' order by 1", "postgres").stdout.split()
+    names = databases(name)
     assert len(names) == 2, names
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from tests.integration.conftest import git, redis, run_devenv, sql, wait_for
+from tests.integration.conftest import databases, git, redis, run_devenv, sql, wait_for
 
 CONFIG = """
 profiles: [postgres, redis]
@@ -83,7 +83,7 @@ def test_snapshots_round_trip_postgres_and_redis_across_branches(project):
     subprocess.run(["docker", "restart", "-t", "5", f"{name}-redis-1"], check=True, capture_output=True)
     assert redis(name, "GET", "greeting") == "snapshotted"
     # the database keeps its name (DATABASE_URL unchanged) and no temporary copy is left
-    names = sql(name, "select datname from pg_database where datname like 'app%' order by 1", "postgres").split()
+    names = databases(name)
     assert names[0] == "app" and not any(
         n.endswith(("__devenv_new", "__devenv_old", "__devenv_snapnew")) for n in names
     )
@@ -144,7 +144,7 @@ def test_a_restore_killed_at_random_moments_leaves_a_usable_database(project):
     again = run_devenv("snapshot", "restore", "three", "--yes", cwd=root, env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert _count(name) == "3000"
-    names = sql(name, "select datname from pg_database where datname like 'app%' order by 1", "postgres").split()
+    names = databases(name)
     assert len(names) == 3 and names[0] == "app", names  # the database, its template, the snapshot
 
 

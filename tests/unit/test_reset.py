@@ -106,11 +106,17 @@ def test_reset_copies_the_template_and_swaps_in_one_call(ws):
     n = data.names(ws, data.seed_plan(ws))
     order = [
         script.index("ALLOW_CONNECTIONS true"),  # repair first
-        script.index(f'CREATE DATABASE "{n.new}" TEMPLATE "{n.template}"'),
+        script.index(f'ALTER DATABASE "{n.spare}" RENAME TO "{n.new}"'),  # the spare made ahead, when ready
+        script.index(f'CREATE DATABASE "{n.new}" TEMPLATE "{n.template}"'),  # else a copy now
         script.index("DO $devenv$"),
-        script.rindex(f'DROP DATABASE IF EXISTS "{n.old}"'),
     ]
     assert order == sorted(order)
+    assert f'DROP DATABASE IF EXISTS "{n.old}"' not in script[script.index("DO $devenv$") :]  # dropped later
+    [job] = [c[2] for c in engine.calls if c[0] == "exec" and c[2][:2] == ("sh", "-c")]
+    assert job[2].endswith(" >/dev/null 2>&1 &")  # docker exec returns at once
+    assert job[5] == pgswap.spare_sql(n)
+    spare = job[5]
+    assert spare.index(f'"{n.building}" TEMPLATE "{n.template}"') < spare.rindex(f'RENAME TO "{n.spare}"')
     assert any(c[2] == ("redis-cli", "FLUSHALL") for c in engine.calls if c[0] == "exec")
     redis_seed = [c[3] for c in engine.calls if c[0] == "exec" and "--no-raw" in c[2]]
     assert redis_seed == ["SET feature:checkout on\nSET greeting hello\n"]
