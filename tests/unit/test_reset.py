@@ -117,9 +117,8 @@ def test_reset_copies_the_template_and_swaps_in_one_call(ws):
     assert job[5] == pgswap.spare_sql(n)
     spare = job[5]
     assert spare.index(f'"{n.building}" TEMPLATE "{n.template}"') < spare.rindex(f'RENAME TO "{n.spare}"')
-    assert any(c[2] == ("redis-cli", "FLUSHALL") for c in engine.calls if c[0] == "exec")
-    redis_seed = [c[3] for c in engine.calls if c[0] == "exec" and "--no-raw" in c[2]]
-    assert redis_seed == ["SET feature:checkout on\nSET greeting hello\n"]
+    redis = [c[3] for c in engine.calls if c[0] == "exec" and c[1].endswith("redis-1")]
+    assert redis == ["FLUSHALL\nSET feature:checkout on\nSET greeting hello\n"]  # one redis-cli
     assert engine.called("run_once") == []  # nothing is migrated or seeded again
 
 
@@ -157,3 +156,12 @@ def test_without_seeds_or_a_template_reset_refuses_to_empty_the_database(make_pr
         reset(ws, engine, None, confirm=lambda question: True)
     assert caught.value.message.startswith("postgres has no seeded state to go back to")
     assert not any('TEMPLATE "template0"' in s for s in psql_scripts(engine))
+
+
+def test_a_redis_error_in_reset_is_told_by_its_seed(ws):
+    failing = Executed(0, "OK\n(error) ERR wrong number of arguments for 'set' command\n", "")
+    engine = ResetEngine(answers={"greeting": failing})
+    with pytest.raises(SeedFailedError) as caught:
+        reset(ws, engine, ["redis"], confirm=lambda question: True)
+    assert caught.value.message.startswith("seed redis")  # the step path names the seed
+    assert ("redis-cli", "FLUSHALL") in [c[2] for c in engine.calls if c[0] == "exec"]
