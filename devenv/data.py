@@ -422,33 +422,37 @@ def after_ready(ready: Ready) -> str | None:
 def _seed_if_new(ws: Workspace, engine: Engine, plan: SeedPlan, containers: dict[str, str]) -> str | None:
     if plan.record_in not in containers:
         return None
-    recorded = read_record(engine, plan, containers, ws)
-    if recorded == plan.hash:
-        remember(ws, seeded=recorded)
-        return None
+    recorded = _seen_before(ws, engine, plan, containers)
     if recorded:
-        remember(ws, seeded=recorded)
-        return changed_note()
+        return None if recorded == plan.hash else changed_note()
     began = time.monotonic()
     run_steps(ws, engine, plan, containers)
-    write_record(engine, plan, containers, ws)
-    keep_template(ws, engine, plan, containers)
+    keep_seeded(ws, engine, plan, containers)
     return f"data: migrated and seeded in {time.monotonic() - began:.1f}s ({_count(plan)})"
 
 
 def _keep_init_state(ws: Workspace, engine: Engine, plan: SeedPlan, containers: dict[str, str]) -> str | None:
     """A project seeded by Postgres init scripts: the state devenv first sees (right after
     the first start of a new volume) is kept as its template."""
+    recorded = _seen_before(ws, engine, plan, containers)
+    if recorded:
+        return None if recorded == plan.hash else init_changed_note()
+    keep_seeded(ws, engine, plan, containers)
+    return "data: kept the state Postgres' init scripts left as the seeded state (`devenv reset` goes back to it)"
+
+
+def _seen_before(ws: Workspace, engine: Engine, plan: SeedPlan, containers: dict[str, str]) -> str:
+    """The seed hash recorded in the data ("" for new data); a recorded one is remembered."""
     recorded = read_record(engine, plan, containers, ws)
-    if recorded == plan.hash:
-        remember(ws, seeded=recorded)
-        return None
     if recorded:
         remember(ws, seeded=recorded)
-        return init_changed_note()
+    return recorded
+
+
+def keep_seeded(ws: Workspace, engine: Engine, plan: SeedPlan, containers: dict[str, str]) -> None:
+    """The data was just seeded: record the seed hash in it and keep it as the template."""
     write_record(engine, plan, containers, ws)
     keep_template(ws, engine, plan, containers)
-    return "data: kept the state Postgres' init scripts left as the seeded state (`devenv reset` goes back to it)"
 
 
 def init_changed_note() -> str:
@@ -534,8 +538,7 @@ def seed(ws: Workspace, engine: Engine) -> SeedResult:
     if POSTGRES in containers:
         pgswap.run(engine, target(ws, containers), pgswap.repair_sql(names(ws, plan)))
     run_steps(ws, engine, plan, containers)
-    write_record(engine, plan, containers, ws)
-    keep_template(ws, engine, plan, containers)
+    keep_seeded(ws, engine, plan, containers)
     note = apicheck.after_data_change(ws, engine)  # the template's copy ended the api's connections
     return SeedResult(len(plan.steps), time.monotonic() - began, plan.hash, note)
 

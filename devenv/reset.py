@@ -140,8 +140,7 @@ def _reset_postgres(
         pgswap.run(engine, where, pgswap.swap_back_sql(n))
         raise
     pgswap.run(engine, where, pgswap.drop_old_sql(n))
-    data.write_record(engine, plan, containers, ws)
-    data.keep_template(ws, engine, plan, containers)
+    data.keep_seeded(ws, engine, plan, containers)
 
 
 def _reset_redis(engine: Engine, plan: data.SeedPlan, containers: dict[str, str]) -> None:

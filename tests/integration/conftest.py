@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -186,6 +187,20 @@ def redis(name: str, *args: str) -> str:
     return subprocess.run(
         ["docker", "exec", f"{name}-redis-1", "redis-cli", "--raw", *args], capture_output=True, text=True, check=True
     ).stdout.strip()
+
+
+def killed_at_random(args: list[str], cwd: Path, env: dict[str, str], rng) -> None:
+    """`devenv ARGS` started, then SIGKILLed at a moment drawn from ``rng`` (0.2 to 0.9 s in)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devenv", *args],
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(rng.uniform(0.2, 0.9))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
 
 
 def status(cwd: Path, env: dict[str, str]) -> dict[str, dict]:

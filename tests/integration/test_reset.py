@@ -3,11 +3,8 @@ the api answering, a reset killed at random moments, a changed seed, another pro
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -17,6 +14,7 @@ from tests.integration.conftest import (
     copy_example,
     databases,
     http,
+    killed_at_random,
     new_name,
     run_devenv,
     spare_oid,
@@ -118,16 +116,7 @@ def test_a_reset_killed_at_random_moments_leaves_a_usable_database(shop):
     rng = random.Random(7)
     for _ in range(5):
         sql(name, "delete from orders where id <= 10")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devenv", "reset", "--yes", "postgres"],
-            cwd=root,
-            env={**os.environ, "NO_COLOR": "1", **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.2, 0.9))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        killed_at_random(["reset", "--yes", "postgres"], root, env, rng)
         # whatever moment it died at (a psql it started may still finish its transaction in
         # the container), the database is there and answers with the old data or the new
         assert wait_for(lambda: count(name, "orders") in ("49990", "50000"), timeout=15), sql(name, "select 1")

@@ -5,14 +5,10 @@ leaves a usable database."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
-import sys
-import time
 
-from tests.integration.conftest import databases, git, redis, run_devenv, sql, wait_for
+from tests.integration.conftest import databases, git, killed_at_random, redis, run_devenv, sql, wait_for
 
 CONFIG = """
 profiles: [postgres, redis]
@@ -129,16 +125,7 @@ def test_a_restore_killed_at_random_moments_leaves_a_usable_database(project):
     rng = random.Random(11)
     for _ in range(4):
         sql(name, "delete from items where id > 1000")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devenv", "snapshot", "restore", "three", "--yes"],
-            cwd=root,
-            env={**os.environ, "NO_COLOR": "1", **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.2, 0.9))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        killed_at_random(["snapshot", "restore", "three", "--yes"], root, env, rng)
         # whatever moment it died at, the database is there with the old data or the snapshot's
         assert wait_for(lambda: _count(name) in ("1000", "3000"), timeout=15), _count(name)
     again = run_devenv("snapshot", "restore", "three", "--yes", cwd=root, env=env)
