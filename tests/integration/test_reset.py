@@ -95,9 +95,11 @@ def test_reset_brings_back_the_seeded_data_while_the_api_keeps_answering(shop):
     assert wait_for(lambda: http("GET", api + "health")[0] == 200, timeout=10)
     code, body = http("POST", api + "signups", {"email": "again@example.test"})
     assert code == 201, body
-    # no leftovers: the project's database and its template only
+    # no leftovers: the project's database and its template only, once the background job
+    # that drops the old database (and makes the spare) is done
+    assert wait_for(lambda: len(databases(name)) == 2, timeout=15), databases(name)
     names = databases(name)
-    assert names[0] == "app" and len(names) == 2 and names[1].startswith("app__devenv_tpl_"), names
+    assert names[0] == "app" and names[1].startswith("app__devenv_tpl_"), names
     # the next reset renames the spare made ahead into place instead of copying the template
     assert wait_for(lambda: spare_oid(name) != "", timeout=15)
     spare = spare_oid(name)
@@ -123,8 +125,7 @@ def test_a_reset_killed_at_random_moments_leaves_a_usable_database(shop):
     again = run_devenv("reset", "--yes", "postgres", cwd=root, env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert count(name, "orders") == "50000"
-    names = databases(name)
-    assert len(names) == 2, names
+    assert wait_for(lambda: len(databases(name)) == 2, timeout=15), databases(name)  # the old one dropped after
 
 
 def test_another_projects_data_is_not_touched(shop, tmp_path):
